@@ -1,0 +1,1 @@
+//! chainstore's comparative benchmarks (work in progress).

@@ -1,0 +1,3 @@
+//! The `chainstore` command-line tool.
+
+fn main() {}

@@ -1,0 +1,1 @@
+//! chainstore's generic storage engine (work in progress).

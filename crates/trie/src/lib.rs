@@ -1,0 +1,1 @@
+//! Ethereum Merkle Patricia Trie over cursor traits (work in progress).
