@@ -1,1 +1,4 @@
 //! chainstore's generic storage engine (work in progress).
+
+pub mod vfs;
+pub mod wal;

@@ -1,0 +1,548 @@
+//! The appending side of the log: sequence numbers, group commit, segment rotation, rollback
+//! after a full disk, poisoning after a failed fsync, and truncation of indexed segments.
+
+use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::Instant;
+
+use tracing::{debug, error, warn};
+
+use super::error::{Result, WalError};
+use super::format::{RECORD_HEADER_LEN, SEGMENT_HEADER_LEN, SegmentHeader, record_len};
+use super::recovery::{self, RecoveryReport, SegmentInfo, TEMP_SUFFIX, segment_path};
+use super::{Durability, Record, WalOptions};
+use crate::vfs::{OpenMode, Vfs, VfsFile, is_out_of_space, write_all_at, write_zeros};
+
+/// The commit log. Shared between threads by reference (`&Wal` or `Arc<Wal>`).
+#[derive(Debug)]
+pub struct Wal {
+    vfs: Arc<dyn Vfs>,
+    dir: PathBuf,
+    opts: WalOptions,
+    state: Mutex<State>,
+    cond: Condvar,
+    io: Mutex<Io>,
+    segments: Mutex<VecDeque<SegmentInfo>>,
+}
+
+/// Queue and progress, guarded by `Wal::state`.
+#[derive(Debug)]
+struct State {
+    next_seq: u64,
+    pending: Vec<Pending>,
+    written_seq: u64,
+    synced_seq: u64,
+    sync_wanted: u64,
+    leader: bool,
+    poisoned: Option<String>,
+    epoch: u64,
+    cuts: Vec<Cut>,
+    used_bytes: u64,
+}
+
+/// A record encoded and waiting for the leader.
+#[derive(Debug)]
+struct Pending {
+    seq: u64,
+    bytes: Vec<u8>,
+}
+
+/// Records after `cut_seq` submitted in `epoch` were rolled back.
+#[derive(Debug)]
+struct Cut {
+    epoch: u64,
+    cut_seq: u64,
+    cause: String,
+    out_of_space: bool,
+}
+
+/// A submitted record: wait on it with [`Wal::wait`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ticket {
+    /// The record's sequence number.
+    pub seq: u64,
+    epoch: u64,
+}
+
+/// The active segment, guarded by `Wal::io` (held by the group-commit leader while it writes).
+#[derive(Debug)]
+struct Io {
+    number: u64,
+    file: Arc<dyn VfsFile>,
+    end: u64,
+    capacity: u64,
+}
+
+/// A contiguous run of a batch that goes into one segment.
+struct Chunk {
+    new: Option<SegmentHeader>,
+    offset: u64,
+    bytes: Vec<u8>,
+}
+
+/// How a group commit failed.
+enum Failure {
+    /// Nothing of the batch is in the log: its records, and all queued behind them, fail.
+    RolledBack { cause: String, out_of_space: bool },
+    /// The state of the files is unknown: the log refuses everything until reopened.
+    Poison(String),
+}
+
+impl Wal {
+    /// Opens (creating if needed) the log in `dir`, recovering it according to
+    /// `opts.recovery`. Every good record with a sequence number at or after `from_seq` is
+    /// passed to `on_record`, in order. New records get sequence numbers after every record in
+    /// the log and no smaller than `from_seq`.
+    pub fn open(
+        vfs: Arc<dyn Vfs>,
+        dir: &Path,
+        opts: WalOptions,
+        from_seq: u64,
+        on_record: &mut dyn FnMut(Record<'_>),
+    ) -> Result<(Wal, RecoveryReport)> {
+        let min_size = (SEGMENT_HEADER_LEN + RECORD_HEADER_LEN + 1) as u64;
+        if opts.segment_size < min_size {
+            return Err(WalError::RecordTooLarge { len: 1, max: 0 });
+        }
+        vfs.create_dir_all(dir).map_err(WalError::io(dir))?;
+        let rec = recovery::recover(&*vfs, dir, opts.recovery, from_seq, true, on_record)?;
+        let next_seq = rec.last_seq.map_or(1, |l| l + 1).max(from_seq).max(1);
+        let mut segments: VecDeque<SegmentInfo> = rec.segments.iter().copied().collect();
+        let used_bytes = segments.iter().map(|s| s.bytes).sum();
+        let prev_last = rec.last_seq.unwrap_or(next_seq - 1);
+        let io = match segments.back() {
+            Some(last) if next_seq == prev_last + 1 => {
+                let path = segment_path(dir, last.number);
+                let file = vfs.open(&path, OpenMode::ReadWrite).map_err(WalError::io(&path))?;
+                // Records recovered from the page cache after a process crash may not be on disk
+                // yet: make them durable before anything is acknowledged on top of them.
+                file.sync_data().map_err(WalError::io(&path))?;
+                let capacity = file.len().map_err(WalError::io(&path))?;
+                Io { number: last.number, file, end: rec.end, capacity }
+            }
+            last => {
+                let number = last.map_or(1, |s| s.number + 1);
+                let header =
+                    SegmentHeader { number, first_seq: next_seq, prev_last_seq: prev_last };
+                let file = create_segment(&*vfs, dir, header, opts.segment_size)
+                    .map_err(WalError::io(segment_path(dir, number)))?;
+                vfs.sync_dir(dir).map_err(WalError::io(dir))?;
+                segments.push_back(SegmentInfo {
+                    number,
+                    prev_last_seq: prev_last,
+                    bytes: SEGMENT_HEADER_LEN as u64,
+                });
+                Io { number, file, end: SEGMENT_HEADER_LEN as u64, capacity: opts.segment_size }
+            }
+        };
+        let state = State {
+            next_seq,
+            pending: Vec::new(),
+            written_seq: next_seq - 1,
+            synced_seq: next_seq - 1,
+            sync_wanted: 0,
+            leader: false,
+            poisoned: None,
+            epoch: 0,
+            cuts: Vec::new(),
+            used_bytes,
+        };
+        let wal = Wal {
+            vfs,
+            dir: dir.to_path_buf(),
+            opts,
+            state: Mutex::new(state),
+            cond: Condvar::new(),
+            io: Mutex::new(io),
+            segments: Mutex::new(segments),
+        };
+        wal.publish_gauges();
+        Ok((wal, rec.report))
+    }
+
+    /// Appends a record and returns its sequence number once it is as durable as `durability`
+    /// says. Concurrent callers share writes and syncs.
+    pub fn append(&self, ty: u8, payload: &[u8], durability: Durability) -> Result<u64> {
+        let started = Instant::now();
+        let ticket = self.submit(ty, payload)?;
+        self.wait(ticket, durability)?;
+        metrics::histogram!("chainstore_wal_append_seconds").record(started.elapsed());
+        Ok(ticket.seq)
+    }
+
+    /// Queues a record and assigns its sequence number without waiting; [`Wal::wait`] for it.
+    /// Records are written in the order of their sequence numbers.
+    pub fn submit(&self, ty: u8, payload: &[u8]) -> Result<Ticket> {
+        if ty == 0 {
+            return Err(WalError::ZeroType);
+        }
+        let len = record_len(payload.len()) as u64;
+        let max = self.opts.segment_size - SEGMENT_HEADER_LEN as u64;
+        if len > max || u32::try_from(payload.len()).is_err() {
+            return Err(WalError::RecordTooLarge { len, max });
+        }
+        let mut bytes = Vec::with_capacity(len as usize);
+        super::format::encode_record(&mut bytes, 0, ty, payload);
+        let payload_crc = crc32c::crc32c(payload);
+        let mut st = self.lock_state();
+        if let Some(cause) = &st.poisoned {
+            return Err(WalError::Poisoned { cause: cause.clone() });
+        }
+        if let Some(limit) = self.opts.max_bytes
+            && st.used_bytes + len > limit
+        {
+            metrics::counter!("chainstore_wal_quota_rejections_total").increment(1);
+            return Err(WalError::QuotaExceeded { needed: len, used: st.used_bytes, limit });
+        }
+        let seq = st.next_seq;
+        st.next_seq += 1;
+        st.used_bytes += len;
+        set_seq(&mut bytes, seq, payload_crc, payload.len());
+        st.pending.push(Pending { seq, bytes });
+        Ok(Ticket { seq, epoch: st.epoch })
+    }
+
+    /// Waits until the record of `ticket` is as durable as `durability` says, leading a group
+    /// commit if no other thread is.
+    pub fn wait(&self, ticket: Ticket, durability: Durability) -> Result<()> {
+        let mut st = self.lock_state();
+        loop {
+            if let Some(err) = self.rolled_back(&st, ticket) {
+                return Err(err);
+            }
+            let done = match durability {
+                Durability::Immediate => st.synced_seq >= ticket.seq,
+                Durability::Buffered => st.written_seq >= ticket.seq,
+            };
+            if done {
+                return Ok(());
+            }
+            if let Some(cause) = &st.poisoned {
+                return Err(WalError::Poisoned { cause: cause.clone() });
+            }
+            if durability == Durability::Immediate {
+                st.sync_wanted = st.sync_wanted.max(ticket.seq);
+            }
+            if st.leader {
+                st = self.cond.wait(st).unwrap_or_else(|e| e.into_inner());
+                continue;
+            }
+            st = self.lead(st);
+        }
+    }
+
+    /// Makes every record appended so far durable.
+    pub fn sync(&self) -> Result<()> {
+        let ticket = {
+            let st = self.lock_state();
+            Ticket { seq: st.next_seq - 1, epoch: st.epoch }
+        };
+        self.wait(ticket, Durability::Immediate)
+    }
+
+    /// Removes the segments whose records all have sequence numbers at or below `seq` (never the
+    /// segment being written). Returns how many were removed.
+    pub fn truncate_through(&self, seq: u64) -> Result<usize> {
+        let mut segments = self.segments.lock().unwrap_or_else(|e| e.into_inner());
+        let mut freed = 0;
+        let mut removed = 0;
+        let mut result = Ok(());
+        while segments.len() > 1 && segments[1].prev_last_seq <= seq {
+            let path = segment_path(&self.dir, segments[0].number);
+            if let Err(e) = self.vfs.remove(&path) {
+                result = Err(WalError::Io { path, source: e });
+                break;
+            }
+            freed += segments[0].bytes;
+            removed += 1;
+            segments.pop_front();
+        }
+        if removed > 0 {
+            self.lock_state().used_bytes -= freed;
+            debug!(target: "chainstore::wal", removed, through = seq, "truncated log segments");
+            self.vfs.sync_dir(&self.dir).map_err(WalError::io(&self.dir))?;
+        }
+        drop(segments);
+        self.publish_gauges();
+        result.map(|()| removed)
+    }
+
+    /// The sequence number the next record will get.
+    pub fn next_seq(&self) -> u64 {
+        self.lock_state().next_seq
+    }
+
+    /// The highest sequence number known to be durable.
+    pub fn synced_seq(&self) -> u64 {
+        self.lock_state().synced_seq
+    }
+
+    /// Bytes of live log data (segment headers and records not yet truncated, plus queued ones).
+    pub fn live_bytes(&self) -> u64 {
+        self.lock_state().used_bytes
+    }
+
+    /// Number of live segment files.
+    pub fn segment_count(&self) -> usize {
+        self.segments.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
+    /// The log directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn lock_state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn rolled_back(&self, st: &State, ticket: Ticket) -> Option<WalError> {
+        if ticket.epoch == st.epoch {
+            return None;
+        }
+        let cut = st.cuts.iter().find(|c| c.epoch == ticket.epoch)?;
+        if ticket.seq <= cut.cut_seq {
+            return None;
+        }
+        Some(if cut.out_of_space {
+            WalError::OutOfSpace {
+                dir: self.dir.clone(),
+                source: std::io::Error::new(std::io::ErrorKind::StorageFull, cut.cause.clone()),
+            }
+        } else {
+            WalError::GroupFailed { cause: cut.cause.clone() }
+        })
+    }
+
+    /// Leads one group commit: writes everything queued, syncs if anyone needs it.
+    fn lead<'a>(&'a self, mut st: MutexGuard<'a, State>) -> MutexGuard<'a, State> {
+        st.leader = true;
+        let batch = std::mem::take(&mut st.pending);
+        let sync = st.sync_wanted > st.synced_seq;
+        let last = batch.last().map_or(st.written_seq, |p| p.seq);
+        drop(st);
+        let result = self.write_batch(&batch, sync);
+        let mut st = self.lock_state();
+        st.leader = false;
+        match result {
+            Ok(()) => {
+                st.written_seq = last;
+                if sync {
+                    st.synced_seq = last;
+                }
+            }
+            Err(Failure::RolledBack { cause, out_of_space }) => {
+                let cut_seq = st.written_seq;
+                let dropped: u64 =
+                    batch.iter().chain(&st.pending).map(|p| p.bytes.len() as u64).sum();
+                warn!(target: "chainstore::wal", %cause, from = cut_seq + 1, "group commit rolled back");
+                st.used_bytes -= dropped;
+                st.pending.clear();
+                st.next_seq = cut_seq + 1;
+                let epoch = st.epoch;
+                st.cuts.push(Cut { epoch, cut_seq, cause, out_of_space });
+                st.epoch += 1;
+            }
+            Err(Failure::Poison(cause)) => {
+                error!(target: "chainstore::wal", %cause, "commit log poisoned");
+                metrics::counter!("chainstore_wal_poisoned_total").increment(1);
+                st.poisoned = Some(cause);
+            }
+        }
+        self.cond.notify_all();
+        st
+    }
+
+    fn write_batch(&self, batch: &[Pending], sync: bool) -> Result<(), Failure> {
+        let mut io = self.io.lock().unwrap_or_else(|e| e.into_inner());
+        let chunks = self.plan(&io, batch);
+        let mut created = self.create_segments(&chunks)?.into_iter();
+        let files: Vec<Arc<dyn VfsFile>> = chunks
+            .iter()
+            .map(|c| if c.new.is_some() { created.next() } else { Some(io.file.clone()) })
+            .collect::<Option<_>>()
+            .ok_or_else(|| Failure::Poison("internal error: segment plan mismatch".into()))?;
+        for (i, (chunk, file)) in chunks.iter().zip(&files).enumerate() {
+            if let Err(e) = write_all_at(&**file, &chunk.bytes, chunk.offset) {
+                return Err(self.roll_back(&io, &chunks, e));
+            }
+            // A segment is complete on disk before the next one gets data, so damage can only
+            // ever be at the end of the last segment.
+            if i + 1 < chunks.len() {
+                self.sync_file(&**file)?;
+            }
+        }
+        if sync {
+            self.sync_file(&**files.last().unwrap_or(&io.file))?;
+        }
+        let bytes: u64 = chunks.iter().map(|c| c.bytes.len() as u64).sum();
+        metrics::counter!("chainstore_wal_written_bytes_total").increment(bytes);
+        metrics::histogram!("chainstore_wal_group_commit_records").record(batch.len() as f64);
+        self.advance(&mut io, &chunks, files);
+        Ok(())
+    }
+
+    /// Splits a batch into per-segment chunks, starting new segments where the active one is full.
+    fn plan(&self, io: &Io, batch: &[Pending]) -> Vec<Chunk> {
+        let mut chunks: Vec<Chunk> = Vec::new();
+        let (mut number, mut offset, mut capacity) = (io.number, io.end, io.capacity);
+        for p in batch {
+            let len = p.bytes.len() as u64;
+            if offset + len > capacity {
+                number += 1;
+                offset = SEGMENT_HEADER_LEN as u64;
+                capacity = self.opts.segment_size;
+                let header = SegmentHeader { number, first_seq: p.seq, prev_last_seq: p.seq - 1 };
+                chunks.push(Chunk { new: Some(header), offset, bytes: Vec::new() });
+            } else if chunks.is_empty() {
+                chunks.push(Chunk { new: None, offset, bytes: Vec::new() });
+            }
+            if let Some(c) = chunks.last_mut() {
+                c.bytes.extend_from_slice(&p.bytes);
+            }
+            offset += len;
+        }
+        chunks
+    }
+
+    fn create_segments(&self, chunks: &[Chunk]) -> Result<Vec<Arc<dyn VfsFile>>, Failure> {
+        let mut created = Vec::new();
+        for header in chunks.iter().filter_map(|c| c.new) {
+            match create_segment(&*self.vfs, &self.dir, header, self.opts.segment_size) {
+                Ok(file) => created.push(file),
+                Err(e) => {
+                    let numbers: Vec<u64> =
+                        chunks.iter().filter_map(|c| c.new.map(|h| h.number)).collect();
+                    self.remove_segments(&numbers[..created.len()])?;
+                    return Err(failure(&self.dir, e));
+                }
+            }
+        }
+        if !created.is_empty() {
+            self.vfs
+                .sync_dir(&self.dir)
+                .map_err(|e| Failure::Poison(format!("sync of log directory failed: {e}")))?;
+            self.lock_state().used_bytes += (created.len() * SEGMENT_HEADER_LEN) as u64;
+        }
+        Ok(created)
+    }
+
+    /// Undoes a failed batch: zeroes what went into the active segment, removes new segments.
+    fn roll_back(&self, io: &Io, chunks: &[Chunk], err: std::io::Error) -> Failure {
+        let into_active = chunks.first().filter(|c| c.new.is_none()).map_or(0, |c| c.bytes.len());
+        let zeros = vec![0u8; into_active];
+        let undo = write_all_at(&*io.file, &zeros, io.end).and_then(|()| io.file.sync_data());
+        if let Err(e) = undo {
+            return Failure::Poison(format!(
+                "write failed ({err}) and could not be rolled back ({e})"
+            ));
+        }
+        let numbers: Vec<u64> = chunks.iter().filter_map(|c| c.new.map(|h| h.number)).collect();
+        if let Err(f) = self.remove_segments(&numbers) {
+            return f;
+        }
+        self.lock_state().used_bytes -= (numbers.len() * SEGMENT_HEADER_LEN) as u64;
+        failure(&self.dir, err)
+    }
+
+    fn remove_segments(&self, numbers: &[u64]) -> Result<(), Failure> {
+        for &n in numbers.iter().rev() {
+            let path = segment_path(&self.dir, n);
+            self.vfs.remove(&path).map_err(|e| {
+                Failure::Poison(format!("could not remove {}: {e}", path.display()))
+            })?;
+        }
+        if !numbers.is_empty() {
+            self.vfs
+                .sync_dir(&self.dir)
+                .map_err(|e| Failure::Poison(format!("sync of log directory failed: {e}")))?;
+        }
+        Ok(())
+    }
+
+    fn sync_file(&self, file: &dyn VfsFile) -> Result<(), Failure> {
+        let started = Instant::now();
+        file.sync_data()
+            .map_err(|e| Failure::Poison(format!("fdatasync of the log failed: {e}")))?;
+        metrics::histogram!("chainstore_wal_fsync_seconds").record(started.elapsed());
+        Ok(())
+    }
+
+    /// Moves the write position past a written batch and records new segments.
+    fn advance(&self, io: &mut Io, chunks: &[Chunk], files: Vec<Arc<dyn VfsFile>>) {
+        let mut segments = self.segments.lock().unwrap_or_else(|e| e.into_inner());
+        for (chunk, file) in chunks.iter().zip(files) {
+            if let Some(h) = chunk.new {
+                io.number = h.number;
+                io.file = file;
+                io.capacity = self.opts.segment_size;
+                segments.push_back(SegmentInfo {
+                    number: h.number,
+                    prev_last_seq: h.prev_last_seq,
+                    bytes: SEGMENT_HEADER_LEN as u64,
+                });
+            }
+            io.end = chunk.offset + chunk.bytes.len() as u64;
+            if let Some(last) = segments.back_mut() {
+                last.bytes = io.end;
+            }
+        }
+        drop(segments);
+        self.publish_gauges();
+    }
+
+    fn publish_gauges(&self) {
+        let segments = self.segment_count();
+        metrics::gauge!("chainstore_wal_segments").set(segments as f64);
+        metrics::gauge!("chainstore_wal_live_bytes").set(self.live_bytes() as f64);
+    }
+}
+
+impl Drop for Wal {
+    fn drop(&mut self) {
+        let poisoned = self.lock_state().poisoned.is_some();
+        if !poisoned && let Err(e) = self.sync() {
+            warn!(target: "chainstore::wal", error = %e, "final sync of the commit log failed");
+        }
+    }
+}
+
+fn failure(dir: &Path, err: std::io::Error) -> Failure {
+    if is_out_of_space(&err) {
+        Failure::RolledBack { cause: format!("{err} (in {})", dir.display()), out_of_space: true }
+    } else {
+        Failure::Poison(format!("write to the log failed: {err}"))
+    }
+}
+
+/// Writes the sequence number into an encoded record and completes its checksum.
+fn set_seq(bytes: &mut [u8], seq: u64, payload_crc: u32, payload_len: usize) {
+    bytes[9..17].copy_from_slice(&seq.to_le_bytes());
+    let header_crc = crc32c::crc32c(&bytes[4..RECORD_HEADER_LEN]);
+    let crc = crc32c::crc32c_combine(header_crc, payload_crc, payload_len);
+    bytes[0..4].copy_from_slice(&crc.to_le_bytes());
+}
+
+/// Creates a segment atomically: a temporary file gets the header and zeros up to `size` and is
+/// synced, then renamed into place. The caller syncs the directory.
+fn create_segment(
+    vfs: &dyn Vfs,
+    dir: &Path,
+    header: SegmentHeader,
+    size: u64,
+) -> std::io::Result<Arc<dyn VfsFile>> {
+    let path = segment_path(dir, header.number);
+    let tmp = dir.join(format!("{:020}{TEMP_SUFFIX}", header.number));
+    let build = || -> std::io::Result<Arc<dyn VfsFile>> {
+        let file = vfs.open(&tmp, OpenMode::CreateNew)?;
+        write_all_at(&*file, &header.encode(), 0)?;
+        write_zeros(&*file, SEGMENT_HEADER_LEN as u64, size)?;
+        file.sync_data()?;
+        vfs.rename(&tmp, &path)?;
+        Ok(file)
+    };
+    build().inspect_err(|_| {
+        let _ = vfs.remove(&tmp);
+    })
+}

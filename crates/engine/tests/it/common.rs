@@ -1,0 +1,34 @@
+//! Helpers shared by the integration tests.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use chainstore_engine::vfs::Vfs;
+use chainstore_engine::wal::{RecoveryReport, Result, Wal, WalOptions};
+
+/// A record as the tests see it.
+pub(crate) type Rec = (u64, u8, Vec<u8>);
+
+/// Opens the log and collects every replayed record.
+pub(crate) fn open_collect(
+    vfs: Arc<dyn Vfs>,
+    dir: &Path,
+    opts: WalOptions,
+    from: u64,
+) -> Result<(Wal, RecoveryReport, Vec<Rec>)> {
+    let mut seen = Vec::new();
+    let (wal, report) =
+        Wal::open(vfs, dir, opts, from, &mut |r| seen.push((r.seq, r.ty, r.payload.to_vec())))?;
+    Ok((wal, report, seen))
+}
+
+/// Deterministic payload for record `i`: its length varies from 0 to `max_len`.
+pub(crate) fn payload(i: u64, max_len: usize) -> Vec<u8> {
+    let len = (i.wrapping_mul(2_654_435_761) % (max_len as u64 + 1)) as usize;
+    (0..len).map(|j| (i as usize * 31 + j) as u8).collect()
+}
+
+/// Small segments so tests cross segment boundaries often.
+pub(crate) fn small_opts(segment_size: u64) -> WalOptions {
+    WalOptions { segment_size, ..WalOptions::default() }
+}

@@ -1,0 +1,4 @@
+//! Integration tests of the engine crate (one binary, modules per area).
+
+mod common;
+mod wal_basic;

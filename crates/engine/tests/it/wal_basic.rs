@@ -1,0 +1,145 @@
+//! Basic behaviour of the commit log on real files.
+
+use std::sync::Arc;
+
+use chainstore_engine::vfs::RealFs;
+use chainstore_engine::wal::{Durability, WalError, WalOptions};
+
+use crate::common::{open_collect, payload, small_opts};
+
+#[test]
+fn records_survive_reopen_across_segments() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = small_opts(4096);
+    let (wal, report, seen) = open_collect(Arc::new(RealFs), dir.path(), opts, 1).unwrap();
+    assert_eq!((report.records, seen.len()), (0, 0));
+    let mut expect = Vec::new();
+    for i in 0..300u64 {
+        let p = payload(i, 700);
+        let seq = wal.append(1 + (i % 3) as u8, &p, Durability::Immediate).unwrap();
+        assert_eq!(seq, i + 1);
+        expect.push((seq, 1 + (i % 3) as u8, p));
+    }
+    assert!(wal.segment_count() > 10, "{} segments", wal.segment_count());
+    drop(wal);
+    let (wal, report, seen) = open_collect(Arc::new(RealFs), dir.path(), opts, 1).unwrap();
+    assert_eq!(seen, expect);
+    assert_eq!(report.dropped, None);
+    assert_eq!(wal.next_seq(), 301);
+    // Replay from the middle only hands over the tail.
+    drop(wal);
+    let (_, _, seen) = open_collect(Arc::new(RealFs), dir.path(), opts, 250).unwrap();
+    assert_eq!(seen, expect[249..].to_vec());
+}
+
+#[test]
+fn truncate_through_removes_only_wholly_covered_segments() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = small_opts(1024);
+    let (wal, _, _) = open_collect(Arc::new(RealFs), dir.path(), opts, 1).unwrap();
+    for i in 0..100u64 {
+        wal.append(1, &payload(i, 200), Durability::Immediate).unwrap();
+    }
+    let before = wal.segment_count();
+    let removed = wal.truncate_through(50).unwrap();
+    assert!(removed > 0 && removed < before);
+    assert_eq!(wal.segment_count(), before - removed);
+    drop(wal);
+    let (_, _, seen) = open_collect(Arc::new(RealFs), dir.path(), opts, 51).unwrap();
+    let seqs: Vec<u64> = seen.iter().map(|r| r.0).collect();
+    assert_eq!(seqs, (51..=100).collect::<Vec<_>>());
+    // Asking for records that were truncated away is an error, not a silent gap.
+    let err = open_collect(Arc::new(RealFs), dir.path(), opts, 1).unwrap_err();
+    assert!(matches!(err, WalError::Corruption(_)), "{err}");
+}
+
+#[test]
+fn group_commit_with_concurrent_appenders() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = small_opts(64 << 10);
+    let (wal, _, _) = open_collect(Arc::new(RealFs), dir.path(), opts, 1).unwrap();
+    let wal = Arc::new(wal);
+    let threads: Vec<_> = (0..8u8)
+        .map(|t| {
+            let wal = wal.clone();
+            std::thread::spawn(move || {
+                (0..100u64)
+                    .map(|i| {
+                        let p = [vec![t], payload(i, 300)].concat();
+                        (wal.append(1, &p, Durability::Immediate).unwrap(), p)
+                    })
+                    .collect::<Vec<_>>()
+            })
+        })
+        .collect();
+    let mut acked: Vec<(u64, Vec<u8>)> =
+        threads.into_iter().flat_map(|t| t.join().unwrap()).collect();
+    acked.sort();
+    drop(wal);
+    let (_, _, seen) = open_collect(Arc::new(RealFs), dir.path(), opts, 1).unwrap();
+    let seen: Vec<(u64, Vec<u8>)> = seen.into_iter().map(|(s, _, p)| (s, p)).collect();
+    assert_eq!(seen, acked);
+}
+
+#[test]
+fn quota_refuses_before_writing_and_frees_on_truncation() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = WalOptions { segment_size: 1024, max_bytes: Some(4096), ..WalOptions::default() };
+    let (wal, _, _) = open_collect(Arc::new(RealFs), dir.path(), opts, 1).unwrap();
+    let mut last = 0;
+    let err = loop {
+        match wal.append(1, &[7u8; 100], Durability::Immediate) {
+            Ok(seq) => last = seq,
+            Err(e) => break e,
+        }
+    };
+    assert!(matches!(err, WalError::QuotaExceeded { limit: 4096, .. }), "{err}");
+    assert!(wal.live_bytes() <= 4096);
+    wal.truncate_through(last).unwrap();
+    assert_eq!(wal.append(1, &[7u8; 100], Durability::Immediate).unwrap(), last + 1);
+}
+
+#[test]
+fn invalid_records_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let (wal, _, _) = open_collect(Arc::new(RealFs), dir.path(), small_opts(1024), 1).unwrap();
+    assert!(matches!(wal.append(0, b"x", Durability::Immediate), Err(WalError::ZeroType)));
+    let err = wal.append(1, &[0u8; 2000], Durability::Immediate).unwrap_err();
+    assert!(matches!(err, WalError::RecordTooLarge { .. }), "{err}");
+    assert_eq!(wal.append(1, b"ok", Durability::Immediate).unwrap(), 1);
+}
+
+#[test]
+fn buffered_appends_are_synced_by_sync_and_survive_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = small_opts(4096);
+    let (wal, _, _) = open_collect(Arc::new(RealFs), dir.path(), opts, 1).unwrap();
+    for i in 0..50 {
+        wal.append(2, &payload(i, 100), Durability::Buffered).unwrap();
+    }
+    assert!(wal.synced_seq() < 50);
+    wal.sync().unwrap();
+    assert_eq!(wal.synced_seq(), 50);
+    drop(wal);
+    let (_, _, seen) = open_collect(Arc::new(RealFs), dir.path(), opts, 1).unwrap();
+    assert_eq!(seen.len(), 50);
+}
+
+#[test]
+fn from_seq_past_the_log_skips_ahead_with_a_new_segment() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = small_opts(4096);
+    let (wal, _, _) = open_collect(Arc::new(RealFs), dir.path(), opts, 1).unwrap();
+    for i in 0..5 {
+        wal.append(1, &payload(i, 10), Durability::Immediate).unwrap();
+    }
+    drop(wal);
+    // As after a power loss in buffered mode where the index got further than the log.
+    let (wal, _, _) = open_collect(Arc::new(RealFs), dir.path(), opts, 20).unwrap();
+    assert_eq!(wal.append(1, b"x", Durability::Immediate).unwrap(), 20);
+    drop(wal);
+    let (_, report, seen) = open_collect(Arc::new(RealFs), dir.path(), opts, 1).unwrap();
+    let seqs: Vec<u64> = seen.iter().map(|r| r.0).collect();
+    assert_eq!(seqs, vec![1, 2, 3, 4, 5, 20]);
+    assert_eq!(report.dropped, None);
+}
