@@ -53,7 +53,7 @@ pub struct FaultFs {
     inner: Arc<Mutex<Inner>>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 struct Inner {
     generation: u64,
     next_inode: u64,
@@ -68,14 +68,14 @@ struct Inner {
     short_writes: bool,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 struct Inode {
     durable: Vec<u8>,
     current: Vec<u8>,
     pending: Vec<Pending>,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct Pending {
     order: u64,
     op: DataOp,
@@ -87,7 +87,7 @@ enum DataOp {
     SetLen(u64),
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 struct Dir {
     durable: BTreeMap<OsString, u64>,
     current: BTreeMap<OsString, u64>,
@@ -128,6 +128,17 @@ impl FaultFs {
     /// When on, every write stores at most half of its buffer (callers must loop).
     pub fn set_short_writes(&self, on: bool) {
         self.lock().short_writes = on;
+    }
+
+    /// An independent copy of this file system in its current state (durable images, unsynced
+    /// writes, injected faults), so one workload can be crashed with several fates.
+    pub fn fork(&self) -> FaultFs {
+        FaultFs { inner: Arc::new(Mutex::new(self.lock().clone())) }
+    }
+
+    /// How many writes are not yet durable (across all files).
+    pub fn unsynced_writes(&self) -> usize {
+        self.lock().inodes.values().map(|i| i.pending.len()).sum()
     }
 
     /// Total bytes of all files currently linked in a directory.

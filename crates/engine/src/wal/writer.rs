@@ -357,30 +357,49 @@ impl Wal {
     fn write_batch(&self, batch: &[Pending], sync: bool) -> Result<(), Failure> {
         let mut io = self.io.lock().unwrap_or_else(|e| e.into_inner());
         let chunks = self.plan(&io, batch);
-        let mut created = self.create_segments(&chunks)?.into_iter();
-        let files: Vec<Arc<dyn VfsFile>> = chunks
-            .iter()
-            .map(|c| if c.new.is_some() { created.next() } else { Some(io.file.clone()) })
-            .collect::<Option<_>>()
-            .ok_or_else(|| Failure::Poison("internal error: segment plan mismatch".into()))?;
-        for (i, (chunk, file)) in chunks.iter().zip(&files).enumerate() {
-            if let Err(e) = write_all_at(&**file, &chunk.bytes, chunk.offset) {
-                return Err(self.roll_back(&io, &chunks, e));
+        let mut current = io.file.clone();
+        let mut files: Vec<Arc<dyn VfsFile>> = Vec::with_capacity(chunks.len());
+        let mut created = 0;
+        for chunk in &chunks {
+            if let Some(header) = chunk.new {
+                // The previous segment is complete on disk before the next one exists, so a
+                // segment header vouches for every record before it and damage can only ever
+                // be at the end of the last segment.
+                self.sync_file(&*current)?;
+                current = match self.create_segment(header) {
+                    Ok(file) => file,
+                    Err(e) => return Err(self.roll_back(&io, &chunks, created, e)),
+                };
+                created += 1;
             }
-            // A segment is complete on disk before the next one gets data, so damage can only
-            // ever be at the end of the last segment.
-            if i + 1 < chunks.len() {
-                self.sync_file(&**file)?;
+            files.push(current.clone());
+            if let Err(e) = write_all_at(&*current, &chunk.bytes, chunk.offset) {
+                return Err(self.roll_back(&io, &chunks, created, e));
             }
         }
         if sync {
-            self.sync_file(&**files.last().unwrap_or(&io.file))?;
+            self.sync_file(&*current)?;
         }
         let bytes: u64 = chunks.iter().map(|c| c.bytes.len() as u64).sum();
         metrics::counter!("chainstore_wal_written_bytes_total").increment(bytes);
         metrics::histogram!("chainstore_wal_group_commit_records").record(batch.len() as f64);
         self.advance(&mut io, &chunks, files);
         Ok(())
+    }
+
+    /// Creates a new segment and makes its directory entry durable.
+    fn create_segment(&self, header: SegmentHeader) -> std::io::Result<Arc<dyn VfsFile>> {
+        let file = create_segment(&*self.vfs, &self.dir, header, self.opts.segment_size)?;
+        self.lock_state().used_bytes += SEGMENT_HEADER_LEN as u64;
+        match self.vfs.sync_dir(&self.dir) {
+            Ok(()) => Ok(file),
+            Err(e) => {
+                // Undone by the caller's roll_back, which removes every created segment.
+                let _ = self.vfs.remove(&segment_path(&self.dir, header.number));
+                self.lock_state().used_bytes -= SEGMENT_HEADER_LEN as u64;
+                Err(e)
+            }
+        }
     }
 
     /// Splits a batch into per-segment chunks, starting new segments where the active one is full.
@@ -406,30 +425,9 @@ impl Wal {
         chunks
     }
 
-    fn create_segments(&self, chunks: &[Chunk]) -> Result<Vec<Arc<dyn VfsFile>>, Failure> {
-        let mut created = Vec::new();
-        for header in chunks.iter().filter_map(|c| c.new) {
-            match create_segment(&*self.vfs, &self.dir, header, self.opts.segment_size) {
-                Ok(file) => created.push(file),
-                Err(e) => {
-                    let numbers: Vec<u64> =
-                        chunks.iter().filter_map(|c| c.new.map(|h| h.number)).collect();
-                    self.remove_segments(&numbers[..created.len()])?;
-                    return Err(failure(&self.dir, e));
-                }
-            }
-        }
-        if !created.is_empty() {
-            self.vfs
-                .sync_dir(&self.dir)
-                .map_err(|e| Failure::Poison(format!("sync of log directory failed: {e}")))?;
-            self.lock_state().used_bytes += (created.len() * SEGMENT_HEADER_LEN) as u64;
-        }
-        Ok(created)
-    }
-
-    /// Undoes a failed batch: zeroes what went into the active segment, removes new segments.
-    fn roll_back(&self, io: &Io, chunks: &[Chunk], err: std::io::Error) -> Failure {
+    /// Undoes a failed batch: zeroes what went (or may have gone) into the active segment and
+    /// removes the `created` segments made for it so far.
+    fn roll_back(&self, io: &Io, chunks: &[Chunk], created: usize, err: std::io::Error) -> Failure {
         let into_active = chunks.first().filter(|c| c.new.is_none()).map_or(0, |c| c.bytes.len());
         let zeros = vec![0u8; into_active];
         let undo = write_all_at(&*io.file, &zeros, io.end).and_then(|()| io.file.sync_data());
@@ -438,7 +436,8 @@ impl Wal {
                 "write failed ({err}) and could not be rolled back ({e})"
             ));
         }
-        let numbers: Vec<u64> = chunks.iter().filter_map(|c| c.new.map(|h| h.number)).collect();
+        let numbers: Vec<u64> =
+            chunks.iter().filter_map(|c| c.new.map(|h| h.number)).take(created).collect();
         if let Err(f) = self.remove_segments(&numbers) {
             return f;
         }

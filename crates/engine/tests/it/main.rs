@@ -1,4 +1,7 @@
 //! Integration tests of the engine crate (one binary, modules per area).
 
+#![allow(clippy::unwrap_used, reason = "tests fail loudly")]
+
 mod common;
 mod wal_basic;
+mod wal_power_loss;
