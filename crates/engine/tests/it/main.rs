@@ -4,4 +4,7 @@
 
 mod common;
 mod wal_basic;
+mod wal_crash_loop;
+mod wal_disk_full;
+mod wal_model;
 mod wal_power_loss;
