@@ -12,7 +12,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use super::{OpenMode, Vfs, VfsFile};
+use super::{LockGuard, OpenMode, Vfs, VfsFile, write_all_at};
 
 /// What survives of the unsynced writes when [`FaultFs::crash`] simulates a power loss.
 ///
@@ -66,6 +66,7 @@ struct Inner {
     fail_sync: Option<u64>,
     space_limit: Option<u64>,
     short_writes: bool,
+    locks: std::collections::HashSet<PathBuf>,
 }
 
 #[derive(Debug, Default, Clone)]
@@ -151,6 +152,7 @@ impl FaultFs {
     pub fn crash(&self, fate: CrashFate) {
         let mut inner = self.lock();
         inner.apply_fate(fate);
+        inner.locks.clear();
         inner.generation += 1;
         inner.dead_after = None;
     }
@@ -412,6 +414,41 @@ impl Vfs for FaultFs {
         let d = inner.dir_mut(dir)?;
         d.durable = d.current.clone();
         Ok(())
+    }
+
+    fn lock(&self, path: &Path, owner: &str) -> io::Result<Box<dyn LockGuard>> {
+        if !self.lock().locks.insert(path.to_path_buf()) {
+            return Err(io::Error::new(io::ErrorKind::WouldBlock, "locked by another holder"));
+        }
+        let generation = self.lock().generation;
+        let guard = FaultLock { fs: self.clone(), path: path.to_path_buf(), generation };
+        let file = match self.open(path, OpenMode::ReadWrite) {
+            Ok(f) => f,
+            Err(_) => self.open(path, OpenMode::CreateNew)?,
+        };
+        file.set_len(0)?;
+        write_all_at(&*file, owner.as_bytes(), 0)?;
+        Ok(Box::new(guard))
+    }
+}
+
+/// A lock held in a [`FaultFs`] (locks model processes, so a crash releases them all).
+#[derive(Debug)]
+struct FaultLock {
+    fs: FaultFs,
+    path: PathBuf,
+    generation: u64,
+}
+
+impl LockGuard for FaultLock {}
+
+impl Drop for FaultLock {
+    fn drop(&mut self) {
+        let mut inner = self.fs.lock();
+        // A guard from before a crash belongs to a dead process: its lock is already gone.
+        if inner.generation == self.generation {
+            inner.locks.remove(&self.path);
+        }
     }
 }
 

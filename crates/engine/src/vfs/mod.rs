@@ -45,6 +45,21 @@ pub trait Vfs: Send + Sync + fmt::Debug + 'static {
     fn create_dir_all(&self, dir: &Path) -> io::Result<()>;
     /// Makes the creations, renames and removals in `dir` durable.
     fn sync_dir(&self, dir: &Path) -> io::Result<()>;
+    /// Takes an exclusive lock on the file at `path` (created with mode 0600 if missing) for as
+    /// long as the returned guard lives, and records `owner` (e.g. the process id) in it.
+    /// Fails with `WouldBlock` if someone else holds it; [`lock_owner`] then reads who.
+    fn lock(&self, path: &Path, owner: &str) -> io::Result<Box<dyn LockGuard>>;
+}
+
+/// Holds a lock taken with [`Vfs::lock`]; dropping it releases the lock.
+pub trait LockGuard: Send + Sync + fmt::Debug {}
+
+/// Reads the owner recorded in a lock file (what [`Vfs::lock`] wrote), if any.
+pub fn lock_owner(vfs: &dyn Vfs, path: &Path) -> Option<String> {
+    let file = vfs.open(path, OpenMode::Read).ok()?;
+    let bytes = read_all(&*file).ok()?;
+    let owner = String::from_utf8(bytes).ok()?.trim().to_string();
+    (!owner.is_empty()).then_some(owner)
 }
 
 /// An open file. Positional reads and writes only: there is no shared cursor.

@@ -7,7 +7,7 @@ use std::os::unix::fs::{DirBuilderExt, FileExt, OpenOptionsExt};
 use std::path::Path;
 use std::sync::Arc;
 
-use super::{OpenMode, Vfs, VfsFile};
+use super::{LockGuard, OpenMode, Vfs, VfsFile};
 
 /// The operating system's file system. Files are created with mode 0600, directories with 0700.
 #[derive(Debug, Default, Clone, Copy)]
@@ -55,7 +55,33 @@ impl Vfs for RealFs {
     fn sync_dir(&self, dir: &Path) -> io::Result<()> {
         File::open(dir)?.sync_all()
     }
+
+    fn lock(&self, path: &Path, owner: &str) -> io::Result<Box<dyn LockGuard>> {
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(path)?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(fs::TryLockError::WouldBlock) => {
+                return Err(io::Error::new(io::ErrorKind::WouldBlock, "locked by another process"));
+            }
+            Err(fs::TryLockError::Error(e)) => return Err(e),
+        }
+        file.set_len(0)?;
+        file.write_all_at(owner.as_bytes(), 0)?;
+        Ok(Box::new(RealLock(file)))
+    }
 }
+
+/// An exclusive `flock` on a file, released when the file is closed.
+#[derive(Debug)]
+struct RealLock(#[allow(dead_code, reason = "held for its lock")] File);
+
+impl LockGuard for RealLock {}
 
 #[derive(Debug)]
 struct RealFile(File);

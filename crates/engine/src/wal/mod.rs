@@ -34,7 +34,7 @@ mod writer;
 pub use error::{Corruption, Result, WalError};
 pub use format::Record;
 pub use recovery::{Dropped, RecoveryMode, RecoveryReport};
-pub use writer::Wal;
+pub use writer::{Prepared, Ticket, Wal};
 
 /// When [`Wal::append`] returns.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

@@ -57,6 +57,26 @@ struct Cut {
     out_of_space: bool,
 }
 
+/// A record encoded by [`Wal::prepare`], waiting for its sequence number.
+#[derive(Debug)]
+pub struct Prepared {
+    bytes: Vec<u8>,
+    payload_crc: u32,
+    payload_len: usize,
+}
+
+impl Prepared {
+    /// The encoded size of the record.
+    pub fn len(&self) -> usize {
+        self.bytes.len()
+    }
+
+    /// Always false: a record has at least a header.
+    pub fn is_empty(&self) -> bool {
+        self.bytes.is_empty()
+    }
+}
+
 /// A submitted record: wait on it with [`Wal::wait`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Ticket {
@@ -174,6 +194,12 @@ impl Wal {
     /// Queues a record and assigns its sequence number without waiting; [`Wal::wait`] for it.
     /// Records are written in the order of their sequence numbers.
     pub fn submit(&self, ty: u8, payload: &[u8]) -> Result<Ticket> {
+        self.submit_prepared(self.prepare(ty, payload)?)
+    }
+
+    /// Encodes and checksums a record without taking any lock, for [`Wal::submit_prepared`]
+    /// (so callers that serialize submissions do the expensive part outside their own lock).
+    pub fn prepare(&self, ty: u8, payload: &[u8]) -> Result<Prepared> {
         if ty == 0 {
             return Err(WalError::ZeroType);
         }
@@ -184,7 +210,13 @@ impl Wal {
         }
         let mut bytes = Vec::with_capacity(len as usize);
         super::format::encode_record(&mut bytes, 0, ty, payload);
-        let payload_crc = crc32c::crc32c(payload);
+        Ok(Prepared { bytes, payload_crc: crc32c::crc32c(payload), payload_len: payload.len() })
+    }
+
+    /// Queues a prepared record and assigns its sequence number.
+    pub fn submit_prepared(&self, prepared: Prepared) -> Result<Ticket> {
+        let Prepared { mut bytes, payload_crc, payload_len } = prepared;
+        let len = bytes.len() as u64;
         let mut st = self.lock_state();
         if let Some(cause) = &st.poisoned {
             return Err(WalError::Poisoned { cause: cause.clone() });
@@ -198,7 +230,7 @@ impl Wal {
         let seq = st.next_seq;
         st.next_seq += 1;
         st.used_bytes += len;
-        set_seq(&mut bytes, seq, payload_crc, payload.len());
+        set_seq(&mut bytes, seq, payload_crc, payload_len);
         st.pending.push(Pending { seq, bytes });
         Ok(Ticket { seq, epoch: st.epoch })
     }

@@ -1,0 +1,146 @@
+//! The storage backends the indexer writes into: one trait, several implementations.
+//!
+//! A backend stores named tables of byte keys and values, sorted by key bytes, plus one number:
+//! the checkpoint, the sequence number of the last commit-log record it contains. A batch and its
+//! checkpoint are applied atomically and durably, so after a crash the backend holds exactly the
+//! records up to its checkpoint and the engine replays the log from there.
+
+mod memory;
+mod redb;
+
+use std::fmt;
+use std::ops::Bound;
+use std::sync::Arc;
+
+pub use self::memory::MemoryBackend;
+pub use self::redb::{RedbBackend, RedbOptions};
+
+/// An error from a backend.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BackendError {
+    /// The backend's files are damaged.
+    #[error("backend data is corrupt: {0}")]
+    Corrupt(String),
+    /// The disk is full.
+    #[error("disk full in the backend: {0}")]
+    OutOfSpace(String),
+    /// Any other failure, with the backend's message.
+    #[error("backend error: {0}")]
+    Other(String),
+}
+
+/// One operation of a batch: a put (`Some(value)`) or a delete (`None`).
+pub type Op = (Arc<str>, Vec<u8>, Option<Vec<u8>>);
+
+/// A key range within one table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyRange {
+    /// Lower bound.
+    pub start: Bound<Vec<u8>>,
+    /// Upper bound.
+    pub end: Bound<Vec<u8>>,
+}
+
+impl KeyRange {
+    /// Every key.
+    pub fn all() -> Self {
+        Self { start: Bound::Unbounded, end: Bound::Unbounded }
+    }
+
+    /// Every key that starts with `prefix`.
+    pub fn prefix(prefix: &[u8]) -> Self {
+        let end = match prefix_successor(prefix) {
+            Some(s) => Bound::Excluded(s),
+            None => Bound::Unbounded,
+        };
+        Self { start: Bound::Included(prefix.to_vec()), end }
+    }
+
+    /// Whether `key` is inside the range.
+    pub fn contains(&self, key: &[u8]) -> bool {
+        let above = match &self.start {
+            Bound::Included(s) => key >= s.as_slice(),
+            Bound::Excluded(s) => key > s.as_slice(),
+            Bound::Unbounded => true,
+        };
+        let below = match &self.end {
+            Bound::Included(e) => key <= e.as_slice(),
+            Bound::Excluded(e) => key < e.as_slice(),
+            Bound::Unbounded => true,
+        };
+        above && below
+    }
+
+    /// Whether no key can be inside the range (start after end).
+    pub fn is_empty(&self) -> bool {
+        match (&self.start, &self.end) {
+            (Bound::Included(s), Bound::Included(e)) => s > e,
+            (Bound::Included(s) | Bound::Excluded(s), Bound::Excluded(e))
+            | (Bound::Excluded(s), Bound::Included(e)) => s >= e,
+            _ => false,
+        }
+    }
+}
+
+/// The smallest byte string greater than every string with this prefix, if there is one.
+pub fn prefix_successor(prefix: &[u8]) -> Option<Vec<u8>> {
+    let mut s = prefix.to_vec();
+    while let Some(last) = s.pop() {
+        if last < 0xff {
+            s.push(last + 1);
+            return Some(s);
+        }
+    }
+    None
+}
+
+/// An iterator over (key, value) pairs of a backend snapshot.
+pub type BackendIter = Box<dyn Iterator<Item = Result<(Vec<u8>, Vec<u8>), BackendError>> + Send>;
+
+/// A storage backend.
+pub trait Backend: Send + Sync + fmt::Debug + 'static {
+    /// A consistent read snapshot of everything applied so far.
+    fn snapshot(&self) -> Result<Arc<dyn BackendSnapshot>, BackendError>;
+    /// Applies `ops` and sets the checkpoint to `checkpoint`, atomically and durably.
+    fn apply(&self, ops: &[Op], checkpoint: u64) -> Result<(), BackendError>;
+    /// Bytes the backend occupies on disk.
+    fn disk_bytes(&self) -> u64;
+    /// Reclaims free space if the backend can; returns whether anything changed.
+    fn compact(&self) -> Result<bool, BackendError>;
+    /// A short name for messages and metrics (`redb`, `memory`).
+    fn name(&self) -> &'static str;
+}
+
+/// A read snapshot of a backend.
+pub trait BackendSnapshot: Send + Sync + fmt::Debug {
+    /// The checkpoint of this snapshot.
+    fn checkpoint(&self) -> u64;
+    /// The value of `key` in `table`.
+    fn get(&self, table: &str, key: &[u8]) -> Result<Option<Vec<u8>>, BackendError>;
+    /// The pairs of `table` in `range`, ascending or (with `reverse`) descending.
+    fn range(
+        &self,
+        table: &str,
+        range: &KeyRange,
+        reverse: bool,
+    ) -> Result<BackendIter, BackendError>;
+    /// The tables that exist, sorted.
+    fn tables(&self) -> Result<Vec<String>, BackendError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefix_ranges() {
+        assert_eq!(prefix_successor(b"ab"), Some(b"ac".to_vec()));
+        assert_eq!(prefix_successor(b"a\xff"), Some(b"b".to_vec()));
+        assert_eq!(prefix_successor(b"\xff\xff"), None);
+        let r = KeyRange::prefix(b"a\xff");
+        assert!(r.contains(b"a\xff") && r.contains(b"a\xff\xff\x01"));
+        assert!(!r.contains(b"b") && !r.contains(b"a"));
+        assert!(KeyRange::prefix(b"\xff").contains(b"\xff\xff"));
+    }
+}

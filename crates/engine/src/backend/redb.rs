@@ -1,0 +1,257 @@
+//! The redb backend (the default): one table per engine table, plus a metadata table holding the
+//! checkpoint, written in the same redb transaction as the data. redb's file goes through the
+//! [`Vfs`], so the power-loss tests on `FaultFs` cover it too.
+
+use std::fmt;
+use std::io;
+use std::ops::Bound;
+use std::path::Path;
+use std::sync::{Arc, RwLock};
+
+use redb::{ReadableDatabase, ReadableTable, StorageBackend, TableDefinition, TableHandle};
+
+use super::{Backend, BackendError, BackendIter, BackendSnapshot, KeyRange, Op};
+use crate::vfs::{OpenMode, Vfs, VfsFile, read_exact_at, write_all_at};
+
+/// The table that holds the checkpoint (a reserved name: engine tables cannot start with `__`).
+const META: TableDefinition<'static, &[u8], &[u8]> = TableDefinition::new("__chainstore_meta");
+const CHECKPOINT_KEY: &[u8] = b"checkpoint";
+
+type BytesTable<'a> = TableDefinition<'a, &'static [u8], &'static [u8]>;
+
+/// Options of the redb backend.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RedbOptions {
+    /// redb's page cache, in bytes.
+    pub cache_bytes: usize,
+}
+
+impl Default for RedbOptions {
+    fn default() -> Self {
+        Self { cache_bytes: 256 << 20 }
+    }
+}
+
+/// The redb backend.
+pub struct RedbBackend {
+    db: RwLock<redb::Database>,
+    file: Arc<dyn VfsFile>,
+}
+
+impl fmt::Debug for RedbBackend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedbBackend").finish_non_exhaustive()
+    }
+}
+
+impl RedbBackend {
+    /// Opens (creating if needed) the redb file at `path`.
+    pub fn open(vfs: &dyn Vfs, path: &Path, opts: RedbOptions) -> Result<Self, BackendError> {
+        let file = match vfs.open(path, OpenMode::ReadWrite) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                vfs.open(path, OpenMode::CreateNew).map_err(|e| io_error(path, e))?
+            }
+            Err(e) => return Err(io_error(path, e)),
+        };
+        if let Some(dir) = path.parent() {
+            vfs.sync_dir(dir).map_err(|e| io_error(dir, e))?;
+        }
+        let db = redb::Database::builder()
+            .set_cache_size(opts.cache_bytes)
+            .create_with_backend(VfsStorage(file.clone()))
+            .map_err(|e| BackendError::Corrupt(format!("{}: {e}", path.display())))?;
+        Ok(Self { db: RwLock::new(db), file })
+    }
+
+    fn db(&self) -> std::sync::RwLockReadGuard<'_, redb::Database> {
+        self.db.read().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl Backend for RedbBackend {
+    fn snapshot(&self) -> Result<Arc<dyn BackendSnapshot>, BackendError> {
+        let txn = self.db().begin_read().map_err(map_err)?;
+        let checkpoint = match txn.open_table(META) {
+            Ok(t) => read_checkpoint(&t)?,
+            Err(redb::TableError::TableDoesNotExist(_)) => 0,
+            Err(e) => return Err(map_err(e)),
+        };
+        Ok(Arc::new(RedbSnapshot { txn, checkpoint, tables: RwLock::default() }))
+    }
+
+    fn apply(&self, ops: &[Op], checkpoint: u64) -> Result<(), BackendError> {
+        let txn = self.db().begin_write().map_err(map_err)?;
+        let mut i = 0;
+        while i < ops.len() {
+            let name = ops[i].0.clone();
+            let def: BytesTable<'_> = TableDefinition::new(&name);
+            let mut table = txn.open_table(def).map_err(map_err)?;
+            while i < ops.len() && ops[i].0 == name {
+                match &ops[i].2 {
+                    Some(v) => {
+                        drop(table.insert(ops[i].1.as_slice(), v.as_slice()).map_err(map_err)?)
+                    }
+                    None => drop(table.remove(ops[i].1.as_slice()).map_err(map_err)?),
+                }
+                i += 1;
+            }
+        }
+        {
+            let mut meta = txn.open_table(META).map_err(map_err)?;
+            meta.insert(CHECKPOINT_KEY, checkpoint.to_be_bytes().as_slice()).map_err(map_err)?;
+        }
+        txn.commit().map_err(map_err)
+    }
+
+    fn disk_bytes(&self) -> u64 {
+        self.file.len().unwrap_or(0)
+    }
+
+    fn compact(&self) -> Result<bool, BackendError> {
+        let mut db = self.db.write().unwrap_or_else(|e| e.into_inner());
+        db.compact().map_err(map_err)
+    }
+
+    fn name(&self) -> &'static str {
+        "redb"
+    }
+}
+
+fn read_checkpoint(
+    t: &impl ReadableTable<&'static [u8], &'static [u8]>,
+) -> Result<u64, BackendError> {
+    let Some(v) = t.get(CHECKPOINT_KEY).map_err(map_err)? else { return Ok(0) };
+    let bytes: [u8; 8] = v
+        .value()
+        .try_into()
+        .map_err(|_| BackendError::Corrupt("checkpoint is not 8 bytes".into()))?;
+    Ok(u64::from_be_bytes(bytes))
+}
+
+/// A redb read transaction with the tables opened so far.
+struct RedbSnapshot {
+    txn: redb::ReadTransaction,
+    checkpoint: u64,
+    tables: RwLock<std::collections::HashMap<String, Option<ReadTable>>>,
+}
+
+impl fmt::Debug for RedbSnapshot {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedbSnapshot").field("checkpoint", &self.checkpoint).finish_non_exhaustive()
+    }
+}
+
+type ReadTable = Arc<redb::ReadOnlyTable<&'static [u8], &'static [u8]>>;
+type Guard = redb::AccessGuard<'static, &'static [u8]>;
+type RangeItem = Result<(Guard, Guard), redb::StorageError>;
+
+impl RedbSnapshot {
+    fn table(&self, name: &str) -> Result<Option<ReadTable>, BackendError> {
+        if let Some(t) = self.tables.read().unwrap_or_else(|e| e.into_inner()).get(name) {
+            return Ok(t.clone());
+        }
+        let def: BytesTable<'_> = TableDefinition::new(name);
+        let table = match self.txn.open_table(def) {
+            Ok(t) => Some(Arc::new(t)),
+            Err(redb::TableError::TableDoesNotExist(_)) => None,
+            Err(e) => return Err(map_err(e)),
+        };
+        let mut tables = self.tables.write().unwrap_or_else(|e| e.into_inner());
+        tables.insert(name.to_string(), table.clone());
+        Ok(table)
+    }
+}
+
+impl BackendSnapshot for RedbSnapshot {
+    fn checkpoint(&self) -> u64 {
+        self.checkpoint
+    }
+
+    fn get(&self, table: &str, key: &[u8]) -> Result<Option<Vec<u8>>, BackendError> {
+        let Some(t) = self.table(table)? else { return Ok(None) };
+        Ok(t.get(key).map_err(map_err)?.map(|v| v.value().to_vec()))
+    }
+
+    fn range(
+        &self,
+        table: &str,
+        range: &KeyRange,
+        reverse: bool,
+    ) -> Result<BackendIter, BackendError> {
+        let Some(t) = self.table(table)? else { return Ok(Box::new(std::iter::empty())) };
+        if range.is_empty() {
+            return Ok(Box::new(std::iter::empty()));
+        }
+        let bounds: (Bound<&[u8]>, Bound<&[u8]>) = (as_slice(&range.start), as_slice(&range.end));
+        let iter = t.range::<&[u8]>(bounds).map_err(map_err)?;
+        let pair = |r: RangeItem| {
+            r.map(|(k, v)| (k.value().to_vec(), v.value().to_vec())).map_err(map_err)
+        };
+        if reverse { Ok(Box::new(iter.rev().map(pair))) } else { Ok(Box::new(iter.map(pair))) }
+    }
+
+    fn tables(&self) -> Result<Vec<String>, BackendError> {
+        let mut names: Vec<String> = self
+            .txn
+            .list_tables()
+            .map_err(map_err)?
+            .map(|h| h.name().to_string())
+            .filter(|n| !n.starts_with("__"))
+            .collect();
+        names.sort();
+        Ok(names)
+    }
+}
+
+fn as_slice(b: &Bound<Vec<u8>>) -> Bound<&[u8]> {
+    match b {
+        Bound::Included(v) => Bound::Included(v.as_slice()),
+        Bound::Excluded(v) => Bound::Excluded(v.as_slice()),
+        Bound::Unbounded => Bound::Unbounded,
+    }
+}
+
+fn io_error(path: &Path, e: io::Error) -> BackendError {
+    if crate::vfs::is_out_of_space(&e) {
+        BackendError::OutOfSpace(format!("{}: {e}", path.display()))
+    } else {
+        BackendError::Other(format!("{}: {e}", path.display()))
+    }
+}
+
+fn map_err(e: impl Into<redb::Error>) -> BackendError {
+    match e.into() {
+        redb::Error::Corrupted(m) => BackendError::Corrupt(m),
+        redb::Error::Io(io) if crate::vfs::is_out_of_space(&io) => {
+            BackendError::OutOfSpace(io.to_string())
+        }
+        other => BackendError::Other(other.to_string()),
+    }
+}
+
+/// redb's storage interface over a [`VfsFile`].
+#[derive(Debug)]
+struct VfsStorage(Arc<dyn VfsFile>);
+
+impl StorageBackend for VfsStorage {
+    fn len(&self) -> Result<u64, io::Error> {
+        self.0.len()
+    }
+
+    fn read(&self, offset: u64, out: &mut [u8]) -> Result<(), io::Error> {
+        read_exact_at(&*self.0, out, offset)
+    }
+
+    fn set_len(&self, len: u64) -> Result<(), io::Error> {
+        self.0.set_len(len)
+    }
+
+    fn sync_data(&self) -> Result<(), io::Error> {
+        self.0.sync_data()
+    }
+
+    fn write(&self, offset: u64, data: &[u8]) -> Result<(), io::Error> {
+        write_all_at(&*self.0, data, offset)
+    }
+}

@@ -1,0 +1,93 @@
+//! Errors of the database.
+
+use std::io;
+use std::path::PathBuf;
+
+use crate::backend::BackendError;
+use crate::wal::WalError;
+
+/// An error from the database.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// Another process (or another `Database` in this one) has the directory open.
+    #[error(
+        "{} is in use by another process{}; close it first",
+        path.display(),
+        owner.as_ref().map(|o| format!(" ({o})")).unwrap_or_default()
+    )]
+    Locked {
+        /// The data directory.
+        path: PathBuf,
+        /// What the lock file says of its holder (`pid <n>`), if readable.
+        owner: Option<String>,
+    },
+    /// A transaction that committed after this one began wrote the same key (first committer
+    /// wins). Nothing was written; retry the transaction.
+    #[error(
+        "write-write conflict on table {table:?}: another transaction committed a write to the same key since this one began; nothing was written, retry"
+    )]
+    Conflict {
+        /// The table of the first conflicting key.
+        table: String,
+        /// The first conflicting key.
+        key: Vec<u8>,
+    },
+    /// The commit would take the store past its byte quota. Nothing was written; reads and
+    /// deletes still work.
+    #[error(
+        "store quota exceeded: {used} bytes used, {needed} more needed, limit {limit}; nothing was written (deletes are still accepted)"
+    )]
+    QuotaExceeded {
+        /// Bytes in use.
+        used: u64,
+        /// Bytes the commit needs.
+        needed: u64,
+        /// The quota.
+        limit: u64,
+    },
+    /// A table name that cannot be used.
+    #[error("invalid table name {name:?}: {reason}")]
+    InvalidTable {
+        /// The name.
+        name: String,
+        /// Why.
+        reason: &'static str,
+    },
+    /// The directory was created for a different backend, or by a newer format.
+    #[error("{}: {detail}", path.display())]
+    Incompatible {
+        /// The data directory.
+        path: PathBuf,
+        /// What does not match.
+        detail: String,
+    },
+    /// A commit-log record passed its checksum but does not decode: a bug or tampering.
+    #[error("commit log record {seq} does not decode: {detail}")]
+    CorruptRecord {
+        /// The record's sequence number.
+        seq: u64,
+        /// What is wrong.
+        detail: String,
+    },
+    /// The background indexer failed; its error.
+    #[error("background indexer failed: {0}")]
+    Indexer(String),
+    /// The commit log failed.
+    #[error(transparent)]
+    Wal(#[from] WalError),
+    /// The backend failed.
+    #[error(transparent)]
+    Backend(#[from] BackendError),
+    /// A file operation failed.
+    #[error("I/O error on {}: {source}", path.display())]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// The error.
+        source: io::Error,
+    },
+}
+
+/// Shorthand for results of database operations.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

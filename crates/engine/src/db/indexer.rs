@@ -1,0 +1,125 @@
+//! The background indexer: moves committed writes from the memtable into the backend in large
+//! batches, each committed together with its checkpoint, then frees the memtable and truncates
+//! the commit log.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use tracing::{debug, error};
+
+use super::Inner;
+use super::error::Result;
+
+pub(super) fn spawn(inner: Arc<Inner>) -> std::io::Result<JoinHandle<()>> {
+    std::thread::Builder::new().name("chainstore-indexer".into()).spawn(move || run(&inner))
+}
+
+fn run(inner: &Inner) {
+    let mut backoff = Duration::from_millis(10);
+    loop {
+        let shutdown = wait_for_work(inner);
+        match index_once(inner) {
+            Ok(()) => {
+                backoff = Duration::from_millis(10);
+                inner.lock_indexer().error = None;
+            }
+            Err(e) => {
+                error!(target: "chainstore::indexer", error = %e, "indexing failed; retrying");
+                metrics::counter!("chainstore_indexer_errors_total").increment(1);
+                inner.lock_indexer().error = Some(e.to_string());
+                if shutdown {
+                    inner.indexed.notify_all();
+                    return;
+                }
+                std::thread::sleep(backoff);
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+            }
+        }
+        inner.indexed.notify_all();
+        let caught_up = {
+            let view = inner.lock_view();
+            view.visible <= view.backend.checkpoint()
+        };
+        if shutdown && caught_up {
+            return;
+        }
+    }
+}
+
+/// Sleeps until there is enough to index, the interval has passed, a flush is wanted, or the
+/// database is closing (returns true then).
+fn wait_for_work(inner: &Inner) -> bool {
+    let interval = inner.opts.index_interval;
+    let mut ix = inner.lock_indexer();
+    loop {
+        let pending = {
+            let view = inner.lock_view();
+            view.visible > view.backend.checkpoint()
+        };
+        let full = inner.mem_bytes.load(Ordering::Relaxed) >= inner.opts.index_batch_bytes as u64;
+        let due = ix.oldest_unindexed.is_some_and(|t| t.elapsed() >= interval);
+        if ix.shutdown {
+            return true;
+        }
+        if ix.flush_wanted || (pending && (full || due)) {
+            ix.flush_wanted = false;
+            return false;
+        }
+        if full {
+            // Memory is held only by versions pinned by old snapshots: retry garbage collection.
+            return false;
+        }
+        ix = inner.indexer_wake.wait_timeout(ix, interval / 4).unwrap_or_else(|e| e.into_inner()).0;
+    }
+}
+
+/// Writes everything visible into the backend, then frees what no reader needs.
+fn index_once(inner: &Inner) -> Result<()> {
+    let (from, target) = {
+        let view = inner.lock_view();
+        (view.backend.checkpoint(), view.visible)
+    };
+    if target > from {
+        inner.lock_indexer().oldest_unindexed = None;
+        let ops = inner.memtable.read().unwrap_or_else(|e| e.into_inner()).unindexed(from, target);
+        let started = Instant::now();
+        inner.backend.apply(&ops, target)?;
+        metrics::histogram!("chainstore_indexer_backend_commit_seconds").record(started.elapsed());
+        metrics::histogram!("chainstore_indexer_batch_ops").record(ops.len() as f64);
+        let snapshot = inner.backend.snapshot()?;
+        let mut view = inner.lock_view();
+        view.backend = snapshot;
+        let lag = view.visible - target;
+        drop(view);
+        metrics::gauge!("chainstore_indexer_lag_seqs").set(lag as f64);
+        metrics::gauge!("chainstore_indexer_checkpoint").set(target as f64);
+        debug!(target: "chainstore::indexer", from, to = target, ops = ops.len(), "indexed");
+        if lag > 0 {
+            inner.lock_indexer().oldest_unindexed.get_or_insert_with(Instant::now);
+        }
+    }
+    collect_garbage(inner);
+    let checkpoint = inner.lock_view().backend.checkpoint();
+    inner.wal.truncate_through(checkpoint)?;
+    Ok(())
+}
+
+fn collect_garbage(inner: &Inner) {
+    let bound = {
+        let view = inner.lock_view();
+        let checkpoint = view.backend.checkpoint();
+        view.pins.keys().next().map_or(checkpoint, |&oldest| oldest.min(checkpoint))
+    };
+    let bytes = {
+        let mut memtable = inner.memtable.write().unwrap_or_else(|e| e.into_inner());
+        memtable.collect_garbage(bound);
+        memtable.bytes() as u64
+    };
+    inner.mem_bytes.store(bytes, Ordering::Relaxed);
+    metrics::gauge!("chainstore_db_memtable_bytes").set(bytes as f64);
+    metrics::gauge!("chainstore_wal_live_bytes").set(inner.wal.live_bytes() as f64);
+    let _guard = inner.room_lock.lock().unwrap_or_else(|e| e.into_inner());
+    inner.room.notify_all();
+}

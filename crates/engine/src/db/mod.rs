@@ -1,0 +1,469 @@
+//! The transactional database: snapshot-isolated transactions over a commit log, a memtable of
+//! recent writes, and a background indexer that moves them into the backend in large batches.
+//!
+//! ```
+//! use chainstore_engine::db::{Database, Options};
+//! # let dir = tempfile::tempdir().unwrap();
+//! let db = Database::open(dir.path(), Options::default()).unwrap();
+//! let mut txn = db.begin_write();
+//! txn.put("peers", b"node-1", b"10.0.0.1:30303").unwrap();
+//! txn.commit().unwrap();
+//! assert_eq!(db.begin_read().get("peers", b"node-1").unwrap().as_deref(), Some(&b"10.0.0.1:30303"[..]));
+//! ```
+
+mod error;
+mod indexer;
+mod memtable;
+mod merge;
+mod txn;
+mod writeset;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use tracing::{info, warn};
+
+pub use self::error::{Error, Result};
+use self::memtable::Memtable;
+pub use self::txn::{ReadTxn, WriteTxn};
+use crate::backend::{Backend, BackendSnapshot, MemoryBackend, RedbBackend, RedbOptions};
+use crate::vfs::{LockGuard, OpenMode, RealFs, Vfs, lock_owner, read_all, write_all_at};
+use crate::wal::{Durability, Wal, WalOptions};
+
+/// Which backend the indexer writes into.
+#[derive(Debug, Clone)]
+pub enum BackendChoice {
+    /// redb, in `<dir>/data.redb` (the default).
+    Redb(RedbOptions),
+    /// An in-memory backend (tests); clones share data, so a test can reopen on it.
+    Memory(MemoryBackend),
+}
+
+impl BackendChoice {
+    fn name(&self) -> &'static str {
+        match self {
+            Self::Redb(_) => "redb",
+            Self::Memory(_) => "memory",
+        }
+    }
+}
+
+/// Options of [`Database::open`].
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The file system (real by default; `FaultFs` in tests).
+    pub vfs: Arc<dyn Vfs>,
+    /// The backend.
+    pub backend: BackendChoice,
+    /// When a commit returns (default: durable).
+    pub durability: Durability,
+    /// Commit-log options (segment size, recovery mode).
+    pub wal: WalOptions,
+    /// Memory for writes not yet indexed; commits wait (backpressure) when it is full.
+    pub memtable_bytes: usize,
+    /// The indexer writes a batch once this many bytes are waiting ...
+    pub index_batch_bytes: usize,
+    /// ... or this long after the oldest unindexed commit.
+    pub index_interval: Duration,
+    /// Limit on the store's bytes on disk (backend plus commit log); commits with puts that
+    /// would exceed it fail with [`Error::QuotaExceeded`].
+    pub max_bytes: Option<u64>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            vfs: Arc::new(RealFs),
+            backend: BackendChoice::Redb(RedbOptions::default()),
+            durability: Durability::Immediate,
+            wal: WalOptions::default(),
+            memtable_bytes: 256 << 20,
+            index_batch_bytes: 16 << 20,
+            index_interval: Duration::from_millis(200),
+            max_bytes: None,
+        }
+    }
+}
+
+/// Counters and sizes of a database.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stats {
+    /// Sequence number of the newest visible commit.
+    pub visible_seq: u64,
+    /// Sequence number of the newest commit in the backend.
+    pub checkpoint: u64,
+    /// Bytes held by the memtable.
+    pub memtable_bytes: u64,
+    /// Bytes of live commit log.
+    pub wal_bytes: u64,
+    /// Bytes of the backend on disk.
+    pub backend_bytes: u64,
+    /// The backend's name.
+    pub backend: &'static str,
+}
+
+/// A transactional key-value database. Cheap to share: wrap it in an `Arc`.
+#[derive(Debug)]
+pub struct Database {
+    inner: Arc<Inner>,
+    indexer: Option<JoinHandle<()>>,
+}
+
+const FORMAT_FILE: &str = "FORMAT";
+const FORMAT_VERSION: u32 = 1;
+
+#[derive(Debug)]
+struct Inner {
+    path: PathBuf,
+    opts: Options,
+    backend: Arc<dyn Backend>,
+    wal: Wal,
+    memtable: RwLock<Memtable>,
+    mem_bytes: AtomicU64,
+    view: Mutex<View>,
+    published: Condvar,
+    commit: Mutex<Inflight>,
+    room: Condvar,
+    room_lock: Mutex<()>,
+    indexer: Mutex<IndexerState>,
+    indexer_wake: Condvar,
+    indexed: Condvar,
+    _lock: Box<dyn LockGuard>,
+}
+
+/// What readers see: guarded by `Inner::view`.
+#[derive(Debug)]
+struct View {
+    visible: u64,
+    done: BTreeSet<u64>,
+    backend: Arc<dyn BackendSnapshot>,
+    pins: BTreeMap<u64, usize>,
+}
+
+/// Commits between their log submission and their memtable insertion.
+#[derive(Debug, Default)]
+struct Inflight {
+    next_id: u64,
+    writes: HashMap<u64, Arc<Vec<Vec<u8>>>>,
+}
+
+#[derive(Debug, Default)]
+struct IndexerState {
+    flush_wanted: bool,
+    shutdown: bool,
+    error: Option<String>,
+    oldest_unindexed: Option<Instant>,
+}
+
+impl Database {
+    /// Opens (creating if needed) the database in directory `path`: takes the directory lock,
+    /// opens the backend, replays the commit log after the backend's checkpoint, and starts the
+    /// indexer.
+    pub fn open(path: impl AsRef<Path>, opts: Options) -> Result<Self> {
+        let path = path.as_ref().to_path_buf();
+        let vfs = opts.vfs.clone();
+        vfs.create_dir_all(&path).map_err(io_err(&path))?;
+        let lock_path = path.join("LOCK");
+        let lock = vfs.lock(&lock_path, &format!("pid {}", std::process::id())).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::WouldBlock {
+                Error::Locked { path: path.clone(), owner: lock_owner(&*vfs, &lock_path) }
+            } else {
+                Error::Io { path: lock_path.clone(), source: e }
+            }
+        })?;
+        check_format(&*vfs, &path, opts.backend.name())?;
+        let backend: Arc<dyn Backend> = match &opts.backend {
+            BackendChoice::Redb(o) => {
+                Arc::new(RedbBackend::open(&*vfs, &path.join("data.redb"), *o)?)
+            }
+            BackendChoice::Memory(m) => Arc::new(m.clone()),
+        };
+        let snapshot = backend.snapshot()?;
+        let checkpoint = snapshot.checkpoint();
+        let mut memtable = Memtable::default();
+        let mut bad_record = None;
+        let wal_opts = WalOptions { max_bytes: None, ..opts.wal };
+        let (wal, report) =
+            Wal::open(vfs.clone(), &path.join("wal"), wal_opts, checkpoint + 1, &mut |rec| {
+                if bad_record.is_some() {
+                    return;
+                }
+                match replay(rec.ty, rec.payload) {
+                    Ok(ops) => memtable.insert(rec.seq, ops.into_iter()),
+                    Err(detail) => bad_record = Some(Error::CorruptRecord { seq: rec.seq, detail }),
+                }
+            })?;
+        if let Some(e) = bad_record {
+            return Err(e);
+        }
+        let visible = wal.next_seq() - 1;
+        info!(target: "chainstore::db", path = %path.display(), checkpoint, replayed = report.replayed,
+              visible, "database opened");
+        wal.truncate_through(checkpoint)?;
+        let mem_bytes = AtomicU64::new(memtable.bytes() as u64);
+        let inner = Arc::new(Inner {
+            path,
+            opts,
+            backend,
+            wal,
+            memtable: RwLock::new(memtable),
+            mem_bytes,
+            view: Mutex::new(View {
+                visible,
+                done: BTreeSet::new(),
+                backend: snapshot,
+                pins: BTreeMap::new(),
+            }),
+            published: Condvar::new(),
+            commit: Mutex::new(Inflight::default()),
+            room: Condvar::new(),
+            room_lock: Mutex::new(()),
+            indexer: Mutex::new(IndexerState {
+                oldest_unindexed: (visible > checkpoint).then(Instant::now),
+                ..IndexerState::default()
+            }),
+            indexer_wake: Condvar::new(),
+            indexed: Condvar::new(),
+            _lock: lock,
+        });
+        let indexer = indexer::spawn(inner.clone()).map_err(io_err(&inner.path))?;
+        Ok(Self { inner, indexer: Some(indexer) })
+    }
+
+    /// A read snapshot of everything committed so far.
+    pub fn begin_read(&self) -> ReadTxn {
+        ReadTxn::new(self.inner.clone())
+    }
+
+    /// A write transaction: reads see its snapshot plus its own writes; [`WriteTxn::commit`]
+    /// applies it atomically, or fails with [`Error::Conflict`]. Dropping it rolls it back.
+    pub fn begin_write(&self) -> WriteTxn {
+        WriteTxn::new(self.begin_read(), self.inner.opts.durability)
+    }
+
+    /// Waits until everything committed so far is in the backend.
+    pub fn flush(&self) -> Result<()> {
+        self.inner.flush()
+    }
+
+    /// Reclaims free space in the backend after a flush (see the backend for what it can do).
+    pub fn compact(&self) -> Result<bool> {
+        self.flush()?;
+        Ok(self.inner.backend.compact()?)
+    }
+
+    /// Counters and sizes.
+    pub fn stats(&self) -> Stats {
+        let view = self.inner.lock_view();
+        Stats {
+            visible_seq: view.visible,
+            checkpoint: view.backend.checkpoint(),
+            memtable_bytes: self.inner.mem_bytes.load(Ordering::Relaxed),
+            wal_bytes: self.inner.wal.live_bytes(),
+            backend_bytes: self.inner.backend.disk_bytes(),
+            backend: self.inner.backend.name(),
+        }
+    }
+
+    /// The data directory.
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// Stops the indexer after it has indexed everything, and closes the database.
+    pub fn close(mut self) -> Result<()> {
+        self.shutdown()
+    }
+
+    fn shutdown(&mut self) -> Result<()> {
+        {
+            let mut ix = self.inner.lock_indexer();
+            ix.shutdown = true;
+        }
+        self.inner.indexer_wake.notify_all();
+        if let Some(handle) = self.indexer.take() {
+            let _ = handle.join();
+        }
+        match self.inner.lock_indexer().error.clone() {
+            Some(e) => Err(Error::Indexer(e)),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for Database {
+    fn drop(&mut self) {
+        if let Err(e) = self.shutdown() {
+            warn!(target: "chainstore::db", error = %e, "closing the database");
+        }
+    }
+}
+
+/// Decodes a replayed log record into memtable entries.
+fn replay(ty: u8, payload: &[u8]) -> Result<Vec<(Vec<u8>, memtable::Value)>, String> {
+    if ty != writeset::WRITE_SET {
+        return Err(format!("unknown record type {ty}"));
+    }
+    let ops = writeset::decode(payload)?;
+    Ok(ops.into_iter().map(|(t, k, v)| (memtable::composite(&t, &k), v.map(Arc::from))).collect())
+}
+
+/// Checks (or, in a new directory, writes) the `FORMAT` file: format version and backend.
+fn check_format(vfs: &dyn Vfs, dir: &Path, backend: &str) -> Result<()> {
+    let path = dir.join(FORMAT_FILE);
+    let expected = format!("chainstore {FORMAT_VERSION}\nbackend {backend}\n");
+    match vfs.open(&path, OpenMode::Read) {
+        Ok(file) => {
+            let text =
+                String::from_utf8_lossy(&read_all(&*file).map_err(io_err(&path))?).to_string();
+            let mut lines = text.lines();
+            let version = lines
+                .next()
+                .and_then(|l| l.strip_prefix("chainstore "))
+                .and_then(|v| v.parse::<u32>().ok());
+            let found =
+                lines.next().and_then(|l| l.strip_prefix("backend ")).unwrap_or("?").to_string();
+            let incompatible =
+                |detail: String| Error::Incompatible { path: dir.to_path_buf(), detail };
+            match version {
+                Some(FORMAT_VERSION) => {}
+                Some(v) if v > FORMAT_VERSION => {
+                    return Err(incompatible(format!(
+                        "written by a newer chainstore (format {v}); this build reads format {FORMAT_VERSION}"
+                    )));
+                }
+                _ => {
+                    return Err(incompatible(format!(
+                        "{FORMAT_FILE} is not a chainstore format file"
+                    )));
+                }
+            }
+            if found != backend {
+                return Err(incompatible(format!(
+                    "this store uses the {found} backend; open it with --backend {found}"
+                )));
+            }
+            Ok(())
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let tmp = dir.join(format!("{FORMAT_FILE}.tmp"));
+            let _ = vfs.remove(&tmp);
+            let file = vfs.open(&tmp, OpenMode::CreateNew).map_err(io_err(&tmp))?;
+            write_all_at(&*file, expected.as_bytes(), 0).map_err(io_err(&tmp))?;
+            file.sync_data().map_err(io_err(&tmp))?;
+            vfs.rename(&tmp, &path).map_err(io_err(&path))?;
+            vfs.sync_dir(dir).map_err(io_err(dir))?;
+            Ok(())
+        }
+        Err(e) => Err(Error::Io { path, source: e }),
+    }
+}
+
+fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
+    move |source| Error::Io { path: path.to_path_buf(), source }
+}
+
+impl Inner {
+    fn lock_view(&self) -> MutexGuard<'_, View> {
+        self.view.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn lock_indexer(&self) -> MutexGuard<'_, IndexerState> {
+        self.indexer.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Takes a consistent (sequence number, backend snapshot) pair and pins the snapshot's
+    /// checkpoint so the memtable keeps every version it does not contain.
+    fn pin(&self) -> (u64, Arc<dyn BackendSnapshot>) {
+        let mut view = self.lock_view();
+        let backend = view.backend.clone();
+        *view.pins.entry(backend.checkpoint()).or_insert(0) += 1;
+        (view.visible, backend)
+    }
+
+    fn unpin(&self, checkpoint: u64) {
+        let mut view = self.lock_view();
+        if let Some(n) = view.pins.get_mut(&checkpoint) {
+            *n -= 1;
+            if *n == 0 {
+                view.pins.remove(&checkpoint);
+            }
+        }
+    }
+
+    /// Makes commit `seq` visible once every commit before it is, and waits for that.
+    fn publish(&self, seq: u64) {
+        let mut view = self.lock_view();
+        view.done.insert(seq);
+        while view.done.first() == Some(&(view.visible + 1)) {
+            view.visible += 1;
+            view.done.pop_first();
+        }
+        self.published.notify_all();
+        while view.visible < seq {
+            view = self.published.wait(view).unwrap_or_else(|e| e.into_inner());
+        }
+        drop(view);
+        let mut ix = self.lock_indexer();
+        ix.oldest_unindexed.get_or_insert_with(Instant::now);
+    }
+
+    /// Backpressure: waits while the memtable is over its budget.
+    fn wait_for_room(&self) {
+        let limit = self.opts.memtable_bytes as u64;
+        if self.mem_bytes.load(Ordering::Relaxed) <= limit {
+            return;
+        }
+        let started = Instant::now();
+        let mut warned = false;
+        let mut guard = self.room_lock.lock().unwrap_or_else(|e| e.into_inner());
+        while self.mem_bytes.load(Ordering::Relaxed) > limit {
+            self.indexer_wake.notify_all();
+            guard = self
+                .room
+                .wait_timeout(guard, Duration::from_millis(20))
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+            if !warned && started.elapsed() > Duration::from_secs(5) {
+                warned = true;
+                warn!(target: "chainstore::db", "commits are waiting for the indexer: the memtable is full (a long-lived read snapshot keeps it from being freed?)");
+            }
+        }
+        metrics::histogram!("chainstore_db_backpressure_seconds").record(started.elapsed());
+    }
+
+    fn flush(&self) -> Result<()> {
+        let target = self.lock_view().visible;
+        let mut ix = self.lock_indexer();
+        loop {
+            if let Some(e) = &ix.error {
+                return Err(Error::Indexer(e.clone()));
+            }
+            if self.lock_view().backend.checkpoint() >= target {
+                return Ok(());
+            }
+            ix.flush_wanted = true;
+            self.indexer_wake.notify_all();
+            ix = self
+                .indexed
+                .wait_timeout(ix, Duration::from_millis(50))
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+    }
+
+    /// Quota: the store's bytes on disk plus what this commit adds must stay under the limit.
+    fn check_quota(&self, needed: u64, has_puts: bool) -> Result<()> {
+        let (Some(limit), true) = (self.opts.max_bytes, has_puts) else { return Ok(()) };
+        let used = self.backend.disk_bytes() + self.wal.live_bytes();
+        if used + needed > limit {
+            metrics::counter!("chainstore_db_quota_rejections_total").increment(1);
+            return Err(Error::QuotaExceeded { used, needed, limit });
+        }
+        Ok(())
+    }
+}
