@@ -3,6 +3,8 @@
 #![allow(clippy::unwrap_used, reason = "tests fail loudly")]
 
 mod common;
+mod db_conformance;
+mod db_isolation;
 mod wal_basic;
 mod wal_crash_loop;
 mod wal_disk_full;

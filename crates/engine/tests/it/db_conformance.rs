@@ -1,0 +1,147 @@
+//! One conformance suite, run against every backend: first at the `Backend` trait, then through
+//! the `Database` (memtable and backend together, before and after indexing).
+
+use std::ops::Bound;
+use std::sync::Arc;
+
+use chainstore_engine::backend::{Backend, KeyRange, MemoryBackend, RedbBackend, RedbOptions};
+use chainstore_engine::db::{BackendChoice, Database, Options};
+use chainstore_engine::vfs::RealFs;
+
+type Pairs = Vec<(Vec<u8>, Vec<u8>)>;
+
+fn kv(pairs: &[(&str, &str)]) -> Pairs {
+    pairs.iter().map(|(k, v)| (k.as_bytes().to_vec(), v.as_bytes().to_vec())).collect()
+}
+
+fn op(table: &str, key: &str, value: Option<&str>) -> (Arc<str>, Vec<u8>, Option<Vec<u8>>) {
+    (Arc::from(table), key.as_bytes().to_vec(), value.map(|v| v.as_bytes().to_vec()))
+}
+
+fn backend_suite(backend: &dyn Backend) {
+    let empty = backend.snapshot().unwrap();
+    assert_eq!(empty.checkpoint(), 0);
+    assert_eq!(empty.get("t", b"a").unwrap(), None);
+    assert_eq!(empty.range("t", &KeyRange::all(), false).unwrap().count(), 0);
+
+    backend
+        .apply(
+            &[
+                op("t", "a", Some("1")),
+                op("t", "b", Some("2")),
+                op("t", "c", Some("3")),
+                op("u", "a", Some("x")),
+            ],
+            5,
+        )
+        .unwrap();
+    let s1 = backend.snapshot().unwrap();
+    backend.apply(&[op("t", "b", None), op("t", "d", Some("4"))], 9).unwrap();
+    let s2 = backend.snapshot().unwrap();
+
+    // Snapshots are stable while later batches land.
+    assert_eq!((s1.checkpoint(), s2.checkpoint()), (5, 9));
+    assert_eq!(s1.get("t", b"b").unwrap(), Some(b"2".to_vec()));
+    assert_eq!(s2.get("t", b"b").unwrap(), None);
+    assert_eq!(empty.get("t", b"a").unwrap(), None);
+
+    let collect = |s: &Arc<dyn chainstore_engine::backend::BackendSnapshot>,
+                   r: KeyRange,
+                   rev: bool|
+     -> Pairs { s.range("t", &r, rev).unwrap().map(|x| x.unwrap()).collect() };
+    assert_eq!(collect(&s2, KeyRange::all(), false), kv(&[("a", "1"), ("c", "3"), ("d", "4")]));
+    assert_eq!(collect(&s2, KeyRange::all(), true), kv(&[("d", "4"), ("c", "3"), ("a", "1")]));
+    let r = KeyRange { start: Bound::Excluded(b"a".to_vec()), end: Bound::Included(b"c".to_vec()) };
+    assert_eq!(collect(&s1, r.clone(), false), kv(&[("b", "2"), ("c", "3")]));
+    assert_eq!(collect(&s1, r, true), kv(&[("c", "3"), ("b", "2")]));
+    let empty_range =
+        KeyRange { start: Bound::Included(b"c".to_vec()), end: Bound::Excluded(b"a".to_vec()) };
+    assert_eq!(collect(&s1, empty_range, false), kv(&[]));
+    assert_eq!(s2.range("u", &KeyRange::prefix(b"a"), false).unwrap().count(), 1);
+    assert_eq!(s2.tables().unwrap(), vec!["t".to_string(), "u".to_string()]);
+
+    // Binary keys sort as bytes, including 0x00 and 0xff.
+    backend.apply(&[op("bin", "\u{0}", Some("z")), op("bin", "\u{7f}", Some("m"))], 10).unwrap();
+    let s3 = backend.snapshot().unwrap();
+    let keys: Vec<Vec<u8>> =
+        s3.range("bin", &KeyRange::all(), false).unwrap().map(|x| x.unwrap().0).collect();
+    assert_eq!(keys, vec![vec![0u8], vec![0x7f]]);
+}
+
+#[test]
+fn memory_backend_conforms() {
+    backend_suite(&MemoryBackend::new());
+}
+
+#[test]
+fn redb_backend_conforms() {
+    let dir = tempfile::tempdir().unwrap();
+    let backend =
+        RedbBackend::open(&RealFs, &dir.path().join("data.redb"), RedbOptions::default()).unwrap();
+    backend_suite(&backend);
+    drop(backend);
+    // The checkpoint and the data are durable.
+    let backend =
+        RedbBackend::open(&RealFs, &dir.path().join("data.redb"), RedbOptions::default()).unwrap();
+    let s = backend.snapshot().unwrap();
+    assert_eq!(s.checkpoint(), 10);
+    assert_eq!(s.get("t", b"d").unwrap(), Some(b"4".to_vec()));
+}
+
+fn database_suite(choice: BackendChoice) {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = Options { backend: choice, ..Options::default() };
+    let db = Database::open(dir.path(), opts.clone()).unwrap();
+    let mut txn = db.begin_write();
+    for (k, v) in [("a", "1"), ("b", "2"), ("c", "3")] {
+        txn.put("t", k.as_bytes(), v.as_bytes()).unwrap();
+    }
+    txn.put("other", b"a", b"x").unwrap();
+    let s1 = txn.commit().unwrap();
+    let before_index = db.begin_read();
+    let mut txn = db.begin_write();
+    txn.delete("t", b"b").unwrap();
+    txn.put("t", b"d", b"4").unwrap();
+    // A transaction reads its own writes, merged over its snapshot, in both directions.
+    let own: Pairs = txn.range("t", KeyRange::all(), false).unwrap().map(|x| x.unwrap()).collect();
+    assert_eq!(own, kv(&[("a", "1"), ("c", "3"), ("d", "4")]));
+    let own_rev: Pairs =
+        txn.range("t", KeyRange::all(), true).unwrap().map(|x| x.unwrap()).collect();
+    assert_eq!(own_rev, kv(&[("d", "4"), ("c", "3"), ("a", "1")]));
+    assert!(txn.commit().unwrap() > s1);
+
+    let check = |db: &Database| {
+        let r = db.begin_read();
+        assert_eq!(r.get("t", b"b").unwrap(), None);
+        assert_eq!(r.get("t", b"d").unwrap(), Some(b"4".to_vec()));
+        let all: Pairs =
+            r.range("t", KeyRange::all(), false).unwrap().map(|x| x.unwrap()).collect();
+        assert_eq!(all, kv(&[("a", "1"), ("c", "3"), ("d", "4")]));
+        let rev: Pairs = r.range("t", KeyRange::all(), true).unwrap().map(|x| x.unwrap()).collect();
+        assert_eq!(rev, kv(&[("d", "4"), ("c", "3"), ("a", "1")]));
+        let pre: Pairs = r.prefix("other", b"").unwrap().map(|x| x.unwrap()).collect();
+        assert_eq!(pre, kv(&[("a", "x")]));
+        assert_eq!(r.tables().unwrap(), vec!["other".to_string(), "t".to_string()]);
+    };
+    check(&db);
+    db.flush().unwrap();
+    assert_eq!(db.stats().checkpoint, db.stats().visible_seq);
+    check(&db);
+    // The snapshot taken before the second commit still sees the first state after indexing.
+    assert_eq!(before_index.get("t", b"b").unwrap(), Some(b"2".to_vec()));
+    assert_eq!(before_index.seq(), s1);
+    drop(before_index);
+    db.close().unwrap();
+    let db = Database::open(dir.path(), opts).unwrap();
+    check(&db);
+}
+
+#[test]
+fn database_on_memory_conforms() {
+    database_suite(BackendChoice::Memory(MemoryBackend::new()));
+}
+
+#[test]
+fn database_on_redb_conforms() {
+    database_suite(BackendChoice::Redb(RedbOptions::default()));
+}
