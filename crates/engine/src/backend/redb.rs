@@ -46,17 +46,18 @@ impl fmt::Debug for RedbBackend {
 
 impl RedbBackend {
     /// Opens (creating if needed) the redb file at `path`.
+    ///
+    /// A new file is initialized under a temporary name and renamed into place, so a crash
+    /// during creation never leaves a half-initialized database behind.
     pub fn open(vfs: &dyn Vfs, path: &Path, opts: RedbOptions) -> Result<Self, BackendError> {
         let file = match vfs.open(path, OpenMode::ReadWrite) {
             Ok(f) => f,
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                vfs.open(path, OpenMode::CreateNew).map_err(|e| io_error(path, e))?
+                create_initialized(vfs, path, opts)?;
+                vfs.open(path, OpenMode::ReadWrite).map_err(|e| io_error(path, e))?
             }
             Err(e) => return Err(io_error(path, e)),
         };
-        if let Some(dir) = path.parent() {
-            vfs.sync_dir(dir).map_err(|e| io_error(dir, e))?;
-        }
         let db = redb::Database::builder()
             .set_cache_size(opts.cache_bytes)
             .create_with_backend(VfsStorage(file.clone()))
@@ -116,6 +117,28 @@ impl Backend for RedbBackend {
     fn name(&self) -> &'static str {
         "redb"
     }
+}
+
+/// Creates an empty redb database at `path` via a temporary file, renamed once it is durable.
+fn create_initialized(vfs: &dyn Vfs, path: &Path, opts: RedbOptions) -> Result<(), BackendError> {
+    let mut tmp = path.as_os_str().to_os_string();
+    tmp.push(".tmp");
+    let tmp = std::path::PathBuf::from(tmp);
+    match vfs.remove(&tmp) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(io_error(&tmp, e)),
+    }
+    let file = vfs.open(&tmp, OpenMode::CreateNew).map_err(|e| io_error(&tmp, e))?;
+    let db = redb::Database::builder()
+        .set_cache_size(opts.cache_bytes)
+        .create_with_backend(VfsStorage(file.clone()))
+        .map_err(|e| BackendError::Other(format!("{}: {e}", tmp.display())))?;
+    drop(db);
+    file.sync_data().map_err(|e| io_error(&tmp, e))?;
+    vfs.rename(&tmp, path).map_err(|e| io_error(path, e))?;
+    let dir = path.parent().unwrap_or(Path::new("."));
+    vfs.sync_dir(dir).map_err(|e| io_error(dir, e))
 }
 
 fn read_checkpoint(

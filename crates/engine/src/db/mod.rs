@@ -412,28 +412,37 @@ impl Inner {
         ix.oldest_unindexed.get_or_insert_with(Instant::now);
     }
 
-    /// Backpressure: waits while the memtable is over its budget.
+    /// Backpressure: while the memtable is over its budget and the indexer has work that would
+    /// free it, waits for the indexer. Memory held only by versions that live read snapshots
+    /// still need cannot be freed by waiting (the waiting transaction's own snapshot may be one
+    /// of them), so then the commit goes ahead: the budget bounds unindexed data, not snapshots.
     fn wait_for_room(&self) {
         let limit = self.opts.memtable_bytes as u64;
-        if self.mem_bytes.load(Ordering::Relaxed) <= limit {
+        let over = || self.mem_bytes.load(Ordering::Relaxed) > limit;
+        if !over() {
             return;
         }
         let started = Instant::now();
-        let mut warned = false;
         let mut guard = self.room_lock.lock().unwrap_or_else(|e| e.into_inner());
-        while self.mem_bytes.load(Ordering::Relaxed) > limit {
+        while over() && self.indexing_can_free_memory() {
             self.indexer_wake.notify_all();
             guard = self
                 .room
                 .wait_timeout(guard, Duration::from_millis(20))
                 .unwrap_or_else(|e| e.into_inner())
                 .0;
-            if !warned && started.elapsed() > Duration::from_secs(5) {
-                warned = true;
-                warn!(target: "chainstore::db", "commits are waiting for the indexer: the memtable is full (a long-lived read snapshot keeps it from being freed?)");
-            }
         }
+        drop(guard);
         metrics::histogram!("chainstore_db_backpressure_seconds").record(started.elapsed());
+    }
+
+    /// Whether there are commits the indexer has not written yet (and it is not failing).
+    fn indexing_can_free_memory(&self) -> bool {
+        let pending = {
+            let view = self.lock_view();
+            view.visible > view.backend.checkpoint()
+        };
+        pending && self.lock_indexer().error.is_none()
     }
 
     fn flush(&self) -> Result<()> {

@@ -37,8 +37,10 @@ pub enum CrashFate {
         /// How many bytes of the next write survive.
         keep_bytes: usize,
     },
-    /// The first `ops` unsynced writes survive and the next one lands as garbage of the same
-    /// length (derived from `seed`).
+    /// The first `ops` unsynced writes survive and the next one lands as garbage (derived from
+    /// `seed`) in the 512-byte sectors that held only zeros (fresh space: preallocated log
+    /// segments, new pages). Sectors that already held data keep their old content: rewrites are
+    /// sector-atomic on current disks, which redb (like SQLite) relies on for its header.
     Garbage {
         /// How many unsynced writes survive whole.
         ops: usize,
@@ -251,6 +253,13 @@ impl Inner {
             }
         }
         all.sort_by_key(|(order, _, _)| *order);
+        let all_data: Vec<Option<Vec<u8>>> = all
+            .iter()
+            .map(|(_, _, op)| match op {
+                DataOp::Write { data, .. } => Some(data.clone()),
+                DataOp::SetLen(_) => None,
+            })
+            .collect();
         let (keep, partial) = match fate {
             CrashFate::DropUnsynced => (0, None),
             CrashFate::KeepUnsynced => (all.len(), None),
@@ -265,6 +274,12 @@ impl Inner {
                 _ => None,
             };
             if let (Some(op), Some(inode)) = (op, self.inodes.get_mut(&id)) {
+                let op = match (partial, i == keep) {
+                    (Some(Partial::Garbage(_)), true) => {
+                        keep_unchanged(&inode.durable, op, &all_data[i])
+                    }
+                    _ => op,
+                };
                 apply(&mut inode.durable, &op);
             }
         }
@@ -314,6 +329,32 @@ impl Partial {
             }
             (_, DataOp::SetLen(_)) => None,
         }
+    }
+}
+
+/// Confines a garbage write to fresh sectors: where the durable sector held data, the old
+/// content stays; where the write would not change a byte, the byte stays.
+fn keep_unchanged(durable: &[u8], garbage: DataOp, intended: &Option<Vec<u8>>) -> DataOp {
+    const SECTOR: usize = 512;
+    let fresh = |sector: usize| {
+        let start = (sector * SECTOR).min(durable.len());
+        let end = ((sector + 1) * SECTOR).min(durable.len());
+        durable[start..end].iter().all(|&b| b == 0)
+    };
+    match (garbage, intended) {
+        (DataOp::Write { offset, mut data }, Some(intended)) => {
+            for (i, b) in data.iter_mut().enumerate() {
+                let at = offset as usize + i;
+                let old = durable.get(at).copied().unwrap_or(0);
+                if !fresh(at / SECTOR) {
+                    *b = old;
+                } else if old == intended[i] {
+                    *b = intended[i];
+                }
+            }
+            DataOp::Write { offset, data }
+        }
+        (op, _) => op,
     }
 }
 

@@ -278,3 +278,20 @@ fn backpressure_bounds_the_memtable() {
     let r = db.begin_read();
     assert_eq!(r.range("t", KeyRange::all(), false).unwrap().count(), 400);
 }
+
+#[test]
+fn an_old_snapshot_does_not_deadlock_commits_when_the_memtable_is_full() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = Options { memtable_bytes: 64 << 10, index_batch_bytes: 16 << 10, ..Options::default() };
+    let db = Database::open(dir.path(), opts).unwrap();
+    let old = db.begin_read();
+    for i in 0..100u32 {
+        let mut t = db.begin_write();
+        t.put("t", &i.to_be_bytes(), &[1u8; 4000]).unwrap();
+        t.commit().unwrap();
+    }
+    assert_eq!(old.range("t", KeyRange::all(), false).unwrap().count(), 0);
+    drop(old);
+    db.flush().unwrap();
+    assert_eq!(db.begin_read().range("t", KeyRange::all(), false).unwrap().count(), 100);
+}

@@ -5,6 +5,8 @@
 mod common;
 mod db_conformance;
 mod db_isolation;
+mod db_model;
+mod db_power_loss;
 mod wal_basic;
 mod wal_crash_loop;
 mod wal_disk_full;
