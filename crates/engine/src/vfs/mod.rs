@@ -48,7 +48,10 @@ pub trait Vfs: Send + Sync + fmt::Debug + 'static {
 }
 
 /// An open file. Positional reads and writes only: there is no shared cursor.
-#[allow(clippy::len_without_is_empty, reason = "a file length is an I/O call, not a collection size")]
+#[allow(
+    clippy::len_without_is_empty,
+    reason = "a file length is an I/O call, not a collection size"
+)]
 pub trait VfsFile: Send + Sync + fmt::Debug {
     /// Reads up to `buf.len()` bytes at `offset`; returns how many were read (0 at end of file).
     fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize>;

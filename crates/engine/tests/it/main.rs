@@ -2,3 +2,4 @@
 
 mod common;
 mod wal_basic;
+mod wal_corruption;
