@@ -183,6 +183,8 @@ enum Field {
     Type,
     Seq,
     Payload,
+    /// The whole record, header and payload.
+    Whole,
 }
 
 impl Field {
@@ -193,6 +195,7 @@ impl Field {
             Field::Type => 8..9,
             Field::Seq => 9..17,
             Field::Payload => RECORD_HEADER_LEN..RECORD_LEN,
+            Field::Whole => 0..RECORD_LEN,
         }
     }
 }
@@ -310,23 +313,27 @@ fn classify(layout: &Layout, target: Target, damage: Damage) -> (Class, usize, A
             let offset = layout.segments[seg][index];
             let last_seg = layout.is_last(seg);
             let last_record = index + 1 == layout.segments[seg].len();
-            match (damage, field, last_seg, last_record) {
-                // Cut exactly at a record boundary of the last segment: the end of the file reads
-                // as the end of the data. No record is cut, so nothing is detectable.
-                (Damage::Truncate, Field::Checksum, true, _) => (Undetectable, kept, At::ZERO),
-                // The same cut in an earlier segment: that segment looks complete, but the next
-                // segment's header says records are missing.
-                (Damage::Truncate, Field::Checksum, false, _) => {
-                    (Hard, kept, At { seg: seg + 1, offset: 0 })
-                }
+            // The segment's data now ends cleanly before this record: the file is cut at the
+            // record's start, or (for a segment's last record) the whole record is zeroed, and
+            // zeros are the end marker.
+            let ends_here = (damage == Damage::Truncate
+                && matches!(field, Field::Checksum | Field::Whole))
+                || (damage == Damage::Zero && field == Field::Whole && last_record);
+            match (ends_here, damage, last_seg, last_record) {
+                // In the last segment that looks exactly like records never written: nothing is
+                // detectable.
+                (true, _, true, _) => (Undetectable, kept, At::ZERO),
+                // In an earlier segment, the next segment's header says records are missing.
+                (true, _, false, _) => (Hard, kept, At { seg: seg + 1, offset: 0 }),
                 // Cut inside a record: a truncated record with nothing after it (the rest of the
                 // segment is gone): a torn tail in the last segment, hard damage in earlier ones.
-                (Damage::Truncate, _, true, _) => (TornTail, kept, At { seg, offset }),
-                (Damage::Truncate, _, false, _) => (Hard, kept, At { seg, offset }),
-                // Any changed byte breaks the checksum. The last record of the last segment is then
+                (false, Damage::Truncate, true, _) => (TornTail, kept, At { seg, offset }),
+                (false, Damage::Truncate, false, _) => (Hard, kept, At { seg, offset }),
+                // Any changed byte breaks the checksum (a zeroed record reads as the end marker
+                // followed by non-zero bytes). The last record of the last segment is then
                 // indistinguishable from a torn write; anywhere else, either a good record follows
                 // in the same segment or the segment is not the last: hard.
-                (_, _, true, true) => (TornTail, kept, At { seg, offset }),
+                (false, _, true, true) => (TornTail, kept, At { seg, offset }),
                 _ => (Hard, kept, At { seg, offset }),
             }
         }
@@ -367,7 +374,8 @@ fn expected(layout: &Layout, case: Case) -> Outcome {
 fn all_cases(layout: &Layout) -> Vec<Case> {
     let byte_damages =
         [Damage::FlipLow, Damage::FlipHigh, Damage::Zero, Damage::Garbage, Damage::Truncate];
-    let fields = [Field::Checksum, Field::Length, Field::Type, Field::Seq, Field::Payload];
+    let fields =
+        [Field::Checksum, Field::Length, Field::Type, Field::Seq, Field::Payload, Field::Whole];
     let mut targets = Vec::new();
     for seg in 0..layout.segments.len() {
         targets.extend(byte_damages.map(|d| (Target::Header { seg }, d)));
@@ -642,6 +650,6 @@ fn corruption_matrix() {
     }
     assert!(failures.is_empty(), "{} failed checks:\n{}", failures.len(), failures.join("\n"));
     // The matrix is not vacuous: every outcome occurs, as the table says.
-    assert_eq!(cases.len(), 3 * (5 + 3 * 5 * 5 + 3 + 1) * 3);
+    assert_eq!(cases.len(), 3 * (5 + 3 * 6 * 5 + 3 + 1) * 3);
     assert!(counts.values().all(|&n| n > 0) && counts.len() == 4, "{counts:?}");
 }
