@@ -3,3 +3,5 @@
 mod common;
 mod wal_basic;
 mod wal_corruption;
+mod wal_fuzz_check;
+mod wal_fuzz_corpus;
