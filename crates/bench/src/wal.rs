@@ -5,7 +5,8 @@
 //!   (zero-written) file. The two are interleaved, one sample each in turn, so that both see the
 //!   same disk conditions.
 //! - Group commit: commits/s of 1, 4 and 16 threads appending 1 KiB records, with the number of
-//!   commits per `fdatasync` and the CPU the process used.
+//!   commits per `fdatasync` and the CPU the process used. The three cases take turns in short
+//!   rounds so that drifts in disk latency affect them alike.
 //! - Recovery scan: reopening a log of 256 MiB (64 MiB with `quick`), handing every record to a
 //!   callback that touches its payload, against a sequential read of the same segment files. The
 //!   page cache is dropped before each when possible (root); `quick` runs, meant for CI on shared
@@ -43,6 +44,7 @@ struct Sizes {
     /// (record payload bytes, samples) for the latency comparison.
     latency: [(usize, usize); 3],
     concurrency: Duration,
+    concurrency_rounds: u32,
     recovery_bytes: u64,
 }
 
@@ -50,6 +52,7 @@ const FULL: Sizes = Sizes {
     fsync_samples: 200,
     latency: [(1 << 10, 500), (64 << 10, 300), (1 << 20, 100)],
     concurrency: Duration::from_secs(3),
+    concurrency_rounds: 6,
     recovery_bytes: 256 << 20,
 };
 
@@ -57,6 +60,7 @@ const QUICK: Sizes = Sizes {
     fsync_samples: 30,
     latency: [(1 << 10, 60), (64 << 10, 40), (1 << 20, 20)],
     concurrency: Duration::from_millis(500),
+    concurrency_rounds: 2,
     recovery_bytes: 64 << 20,
 };
 
@@ -76,7 +80,7 @@ pub fn run(opts: &WalBenchOptions) -> Result<Report, BenchError> {
     for &(record, samples) in &sizes.latency {
         append_latency(&opts.dir, record, samples, &mut rows, &mut goals)?;
     }
-    group_commit(&opts.dir, sizes.concurrency, &mut rows, &mut goals)?;
+    group_commit(&opts.dir, sizes.concurrency, sizes.concurrency_rounds, &mut rows, &mut goals)?;
     let cold = recovery_scan(&opts.dir, sizes.recovery_bytes, !opts.quick, &mut rows, &mut goals)?;
     let hardware = Hardware {
         cores: system::cores(),
@@ -137,36 +141,45 @@ fn append_latency(
     Ok(())
 }
 
-/// Commits/s of 1, 4 and 16 threads appending 1 KiB records durably, for `duration` each.
+/// Commits/s of 1, 4 and 16 threads appending 1 KiB records durably, `duration` each in total.
+/// The cases take turns in `rounds` short windows, so that a drift in disk latency during the run
+/// (a shared disk) affects them alike.
 fn group_commit(
     dir: &Path,
     duration: Duration,
+    rounds: u32,
     rows: &mut Vec<Row>,
     goals: &mut Vec<Goal>,
 ) -> Result<(), BenchError> {
-    let mut rates = Vec::new();
+    let mut cases = Vec::new();
     for threads in APPENDERS {
         let syncs = Arc::new(AtomicU64::new(0));
         let vfs = Arc::new(CountingFs { syncs: syncs.clone() });
         let (wal, _) = open(vfs, &dir.join(format!("commit-{threads}")))?;
-        let syncs_before = syncs.load(Ordering::Relaxed);
-        let cpu_before = system::process_cpu_time();
-        let (commits, elapsed) = appenders(&wal, threads, duration)?;
-        let cpu = system::process_cpu_time().zip(cpu_before).map(|(a, b)| a.saturating_sub(b));
-        let fsyncs = syncs.load(Ordering::Relaxed) - syncs_before;
-        let rate = commits as f64 / elapsed.as_secs_f64();
-        let case = format!("1 KiB, {threads} appender{}", if threads == 1 { "" } else { "s" });
+        cases.push((threads, wal, syncs, Tally::default()));
+    }
+    for _ in 0..rounds {
+        for (threads, wal, syncs, tally) in &mut cases {
+            let syncs_before = syncs.load(Ordering::Relaxed);
+            let cpu_before = system::process_cpu_time();
+            let (commits, elapsed) = appenders(wal, *threads, duration / rounds)?;
+            let cpu = system::process_cpu_time().zip(cpu_before).map(|(a, b)| a.saturating_sub(b));
+            tally.commits += commits;
+            tally.elapsed += elapsed;
+            tally.fsyncs += syncs.load(Ordering::Relaxed) - syncs_before;
+            tally.cpu += cpu.unwrap_or_default();
+        }
+    }
+    let mut rates = Vec::new();
+    for (threads, _, _, t) in &cases {
+        let rate = t.commits as f64 / t.elapsed.as_secs_f64();
+        let case = format!("1 KiB, {threads} appender{}", if *threads == 1 { "" } else { "s" });
         rows.push(Row::new(WAL, &case, "commits/s", rate, "1/s"));
-        rows.push(Row::new(
-            WAL,
-            &case,
-            "per fsync",
-            ratio(commits as f64, fsyncs as f64),
-            "commits",
-        ));
+        let per_fsync = ratio(t.commits as f64, t.fsyncs as f64);
+        rows.push(Row::new(WAL, &case, "per fsync", per_fsync, "commits"));
         // CPU time has a resolution of 10 ms: a short quiet run may show none.
-        if let Some(cpu) = cpu.filter(|c| !c.is_zero()) {
-            let busy = cpu.as_secs_f64() / elapsed.as_secs_f64();
+        if !t.cpu.is_zero() {
+            let busy = t.cpu.as_secs_f64() / t.elapsed.as_secs_f64();
             rows.push(Row::new(WAL, &case, "cpu", busy, "cores busy"));
         }
         rates.push(rate);
@@ -177,6 +190,15 @@ fn group_commit(
         8.0,
     ));
     Ok(())
+}
+
+/// What the runs of one group-commit case added up to.
+#[derive(Debug, Default)]
+struct Tally {
+    commits: u64,
+    fsyncs: u64,
+    elapsed: Duration,
+    cpu: Duration,
 }
 
 /// Runs `threads` threads appending until `duration` has passed; returns commits and time taken.
