@@ -1,1 +1,39 @@
-//! chainstore's comparative benchmarks (work in progress).
+//! chainstore's comparative benchmarks, run by `chainstore bench SCENARIO [--json]`.
+//!
+//! Each scenario measures the system under test and its baselines side by side in one run and
+//! returns a [`Report`]: rows of measurements, the hardware line, and the scenario's goals
+//! computed from the rows (DESIGN.md section 7). Absolute numbers are noisy on shared machines;
+//! the ratios are what the goals are about.
+
+use std::io;
+use std::path::PathBuf;
+
+pub mod report;
+mod system;
+pub mod wal;
+
+pub use report::{Goal, Hardware, Report, Row};
+
+/// An error that stopped a benchmark.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BenchError {
+    /// An I/O error on a benchmark file.
+    #[error("I/O error on {path}: {source}")]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// The error.
+        source: io::Error,
+    },
+    /// An error from the commit log under test.
+    #[error("commit log: {0}")]
+    Wal(#[from] chainstore_engine::wal::WalError),
+}
+
+impl BenchError {
+    pub(crate) fn io(path: impl Into<PathBuf>) -> impl FnOnce(io::Error) -> BenchError {
+        let path = path.into();
+        move |source| BenchError::Io { path, source }
+    }
+}

@@ -79,7 +79,7 @@ pub fn scan_segment(image: &[u8], number: u64, prev_last: Option<u64>) -> Segmen
         Err(detail) => {
             let damage = Damage {
                 offset: 0,
-                seq: prev_last.map(|p| p + 1),
+                seq: prev_last.and_then(|p| p.checked_add(1)),
                 detail,
                 kind: DamageKind::Hard,
                 dirty_end: dirty_end(image),
@@ -97,7 +97,12 @@ pub fn scan_segment(image: &[u8], number: u64, prev_last: Option<u64>) -> Segmen
             Ok(Some((rec, len))) if rec.seq == expected => {
                 records.push(RecordPos { offset, len, seq: rec.seq });
                 offset += len;
-                expected += 1;
+                // No record can follow the largest sequence number: what comes after it is the
+                // end of the data or damage.
+                let Some(next) = expected.checked_add(1) else {
+                    break trailing_garbage(image, offset, expected);
+                };
+                expected = next;
             }
             Ok(Some((rec, _))) => {
                 break Some(hard(
@@ -267,6 +272,32 @@ mod tests {
         let d = scan_segment(&img, 1, Some(7)).damage.unwrap();
         assert_eq!((d.kind, d.offset), (DamageKind::Hard, 0));
         assert!(d.detail.contains("records missing"), "{}", d.detail);
+    }
+
+    #[test]
+    fn bad_header_after_the_largest_sequence_number_does_not_panic() {
+        let scan = scan_segment(&[0xffu8; 100], 2, Some(u64::MAX));
+        let d = scan.damage.unwrap();
+        assert_eq!((d.kind, d.offset, d.seq), (DamageKind::Hard, 0, None));
+    }
+
+    #[test]
+    fn record_with_the_largest_sequence_number_ends_the_segment() {
+        let mut img =
+            SegmentHeader { number: 1, first_seq: u64::MAX, prev_last_seq: 0 }.encode().to_vec();
+        encode_record(&mut img, u64::MAX, 1, b"last");
+        img.resize(256, 0);
+        let scan = scan_segment(&img, 1, None);
+        assert_eq!((scan.records.len(), &scan.damage), (1, &None));
+        assert_eq!(scan.last_seq(), Some(u64::MAX));
+        // Nothing can follow it: a record after it is damage, not a wrapped-around successor.
+        let end = scan.end;
+        let mut next = Vec::new();
+        encode_record(&mut next, 0, 1, b"wrapped");
+        img[end..end + next.len()].copy_from_slice(&next);
+        let scan = scan_segment(&img, 1, None);
+        assert_eq!(scan.records.len(), 1);
+        assert!(scan.damage.is_some());
     }
 
     #[test]

@@ -282,7 +282,8 @@ fn backpressure_bounds_the_memtable() {
 #[test]
 fn an_old_snapshot_does_not_deadlock_commits_when_the_memtable_is_full() {
     let dir = tempfile::tempdir().unwrap();
-    let opts = Options { memtable_bytes: 64 << 10, index_batch_bytes: 16 << 10, ..Options::default() };
+    let opts =
+        Options { memtable_bytes: 64 << 10, index_batch_bytes: 16 << 10, ..Options::default() };
     let db = Database::open(dir.path(), opts).unwrap();
     let old = db.begin_read();
     for i in 0..100u32 {

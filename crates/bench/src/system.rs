@@ -1,0 +1,93 @@
+//! What a benchmark needs to know about (and do to) the machine: cores, CPU model, the file system
+//! of a directory, `fdatasync` latency, dropping the page cache, process CPU time.
+
+use std::fs;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use chainstore_engine::vfs::{OpenMode, RealFs, Vfs, write_all_at, write_zeros};
+
+use crate::BenchError;
+use crate::report::Percentiles;
+
+/// Logical cores available to this process.
+pub(crate) fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// The CPU model from `/proc/cpuinfo`, or `"unknown"`.
+pub(crate) fn cpu_model() -> String {
+    fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split_once(':'))
+                .map(|(_, v)| v.trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown".into())
+}
+
+/// The kernel release, or `"unknown"`.
+pub(crate) fn kernel() -> String {
+    fs::read_to_string("/proc/sys/kernel/osrelease")
+        .map_or_else(|_| "unknown".into(), |s| s.trim().to_string())
+}
+
+/// The file system type and `device at mount point` of the mount holding `dir`, from
+/// `/proc/mounts` (the longest mount point that is a prefix of the directory).
+pub(crate) fn filesystem_of(dir: &Path) -> (String, String) {
+    let unknown = || ("unknown".to_string(), "unknown".to_string());
+    let (Ok(dir), Ok(mounts)) = (dir.canonicalize(), fs::read_to_string("/proc/mounts")) else {
+        return unknown();
+    };
+    mounts
+        .lines()
+        .filter_map(|l| {
+            let mut f = l.split_whitespace();
+            Some((f.next()?, f.next()?, f.next()?))
+        })
+        .filter(|(_, mount, _)| dir.starts_with(mount))
+        .max_by_key(|(_, mount, _)| mount.len())
+        .map_or_else(unknown, |(dev, mount, fstype)| (fstype.into(), format!("{dev} at {mount}")))
+}
+
+/// Latency of `fdatasync` after a 4 KiB write at increasing offsets of a preallocated
+/// (zero-written, synced) file in `dir`.
+pub(crate) fn fdatasync_latency(dir: &Path, samples: usize) -> Result<Percentiles, BenchError> {
+    let path = dir.join("fdatasync-probe");
+    let file = RealFs.open(&path, OpenMode::CreateNew).map_err(BenchError::io(&path))?;
+    let len = samples as u64 * 4096;
+    write_zeros(&*file, 0, len).map_err(BenchError::io(&path))?;
+    file.sync_data().map_err(BenchError::io(&path))?;
+    let block = vec![0x5au8; 4096];
+    let mut times = Vec::with_capacity(samples);
+    for i in 0..samples as u64 {
+        write_all_at(&*file, &block, i * 4096).map_err(BenchError::io(&path))?;
+        let started = Instant::now();
+        file.sync_data().map_err(BenchError::io(&path))?;
+        times.push(started.elapsed());
+    }
+    drop(file);
+    RealFs.remove(&path).map_err(BenchError::io(&path))?;
+    Ok(Percentiles::of(&mut times))
+}
+
+/// Writes back dirty pages and drops the clean page cache (needs root). Returns whether the cache
+/// was dropped.
+pub(crate) fn drop_page_cache() -> bool {
+    let synced = std::process::Command::new("sync").status().is_ok_and(|s| s.success());
+    synced && fs::write("/proc/sys/vm/drop_caches", "1\n").is_ok()
+}
+
+/// CPU time (user + system) this process has used so far, from `/proc/self/stat`.
+pub(crate) fn process_cpu_time() -> Option<Duration> {
+    let stat = fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name (which is in parentheses and may contain spaces).
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let utime: u64 = fields.get(11)?.parse().ok()?;
+    let stime: u64 = fields.get(12)?.parse().ok()?;
+    // Clock ticks: 100 per second on Linux (USER_HZ) for every architecture it runs on here.
+    Some(Duration::from_millis((utime + stime) * 10))
+}
