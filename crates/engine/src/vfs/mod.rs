@@ -119,11 +119,17 @@ pub fn read_exact_at(file: &dyn VfsFile, mut buf: &mut [u8], mut offset: u64) ->
 
 /// Reads the whole file into memory.
 pub fn read_all(file: &dyn VfsFile) -> io::Result<Vec<u8>> {
+    let mut buf = Vec::new();
+    read_all_into(file, &mut buf)?;
+    Ok(buf)
+}
+
+/// Reads the whole file into `buf`, reusing its allocation (no page faults for a warm buffer).
+pub fn read_all_into(file: &dyn VfsFile, buf: &mut Vec<u8>) -> io::Result<()> {
     let len = usize::try_from(file.len()?)
         .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "file larger than memory"))?;
-    let mut buf = vec![0; len];
-    read_exact_at(file, &mut buf, 0)?;
-    Ok(buf)
+    buf.resize(len, 0);
+    read_exact_at(file, buf, 0)
 }
 
 /// Writes zeros over `[from, to)`, allocating the blocks for real.

@@ -1,18 +1,19 @@
 //! Byte layout of log segments and records (see `docs/format.md`). Pure functions over byte
 //! slices: the decoders are the fuzzing entry points.
 //!
-//! Segment header, [`SEGMENT_HEADER_LEN`] = 48 bytes, little-endian:
+//! Segment header, [`SEGMENT_HEADER_LEN`] = 56 bytes, little-endian:
 //!
 //! | offset | size | field |
 //! | --- | --- | --- |
 //! | 0 | 8 | magic `b"CSWALSEG"` |
 //! | 8 | 4 | format version (1) |
-//! | 12 | 4 | header length (48) |
+//! | 12 | 4 | header length (56) |
 //! | 16 | 8 | segment number (also the file name) |
 //! | 24 | 8 | sequence number of the first record the segment holds |
 //! | 32 | 8 | sequence number of the last record in all earlier segments |
-//! | 40 | 4 | reserved, zero |
-//! | 44 | 4 | CRC32C of bytes 0..44 |
+//! | 40 | 8 | length of the segment file (it is preallocated to exactly this) |
+//! | 48 | 4 | reserved, zero |
+//! | 52 | 4 | CRC32C of bytes 0..52 |
 //!
 //! Record, [`RECORD_HEADER_LEN`] = 17 bytes of header then the payload:
 //!
@@ -34,7 +35,7 @@ pub const SEGMENT_MAGIC: [u8; 8] = *b"CSWALSEG";
 /// The segment format version this code writes and reads.
 pub const FORMAT_VERSION: u32 = 1;
 /// Size of the segment header.
-pub const SEGMENT_HEADER_LEN: usize = 48;
+pub const SEGMENT_HEADER_LEN: usize = 56;
 /// Size of a record header.
 pub const RECORD_HEADER_LEN: usize = 17;
 
@@ -49,6 +50,9 @@ pub struct SegmentHeader {
     /// Sequence number of the last record in the segments before this one (normally
     /// `first_seq - 1`; larger gaps are deliberate skips, e.g. past a checkpoint).
     pub prev_last_seq: u64,
+    /// The length of the segment file: segments are created at full length and never shrink or
+    /// grow, so any other length is damage.
+    pub segment_len: u64,
 }
 
 /// Why a segment header or a record did not decode.
@@ -76,6 +80,8 @@ pub enum FrameError {
     },
     /// Record type 0 is reserved.
     ZeroType,
+    /// Reserved header bytes are not zero (a newer writer, or damage).
+    ReservedNotZero,
 }
 
 impl fmt::Display for FrameError {
@@ -95,6 +101,7 @@ impl fmt::Display for FrameError {
                 write!(f, "checksum mismatch (stored {stored:#010x}, computed {computed:#010x})")
             }
             Self::ZeroType => write!(f, "record type 0 is reserved"),
+            Self::ReservedNotZero => write!(f, "reserved header bytes are not zero"),
         }
     }
 }
@@ -109,8 +116,9 @@ impl SegmentHeader {
         buf[16..24].copy_from_slice(&self.number.to_le_bytes());
         buf[24..32].copy_from_slice(&self.first_seq.to_le_bytes());
         buf[32..40].copy_from_slice(&self.prev_last_seq.to_le_bytes());
-        let crc = crc32c::crc32c(&buf[..44]);
-        buf[44..48].copy_from_slice(&crc.to_le_bytes());
+        buf[40..48].copy_from_slice(&self.segment_len.to_le_bytes());
+        let crc = crc32c::crc32c(&buf[..52]);
+        buf[52..56].copy_from_slice(&crc.to_le_bytes());
         buf
     }
 
@@ -122,8 +130,8 @@ impl SegmentHeader {
         if buf[0..8] != SEGMENT_MAGIC {
             return Err(FrameError::BadMagic);
         }
-        let stored = le_u32(&buf[44..48]);
-        let computed = crc32c::crc32c(&buf[..44]);
+        let stored = le_u32(&buf[52..56]);
+        let computed = crc32c::crc32c(&buf[..52]);
         if stored != computed {
             return Err(FrameError::ChecksumMismatch { stored, computed });
         }
@@ -135,10 +143,14 @@ impl SegmentHeader {
         if header_len as usize != SEGMENT_HEADER_LEN {
             return Err(FrameError::BadHeaderLength(header_len));
         }
+        if buf[48..52] != [0; 4] {
+            return Err(FrameError::ReservedNotZero);
+        }
         Ok(Self {
             number: le_u64(&buf[16..24]),
             first_seq: le_u64(&buf[24..32]),
             prev_last_seq: le_u64(&buf[32..40]),
+            segment_len: le_u64(&buf[40..48]),
         })
     }
 }
@@ -220,7 +232,8 @@ mod tests {
 
     #[test]
     fn header_round_trip_and_damage() {
-        let h = SegmentHeader { number: 7, first_seq: 1234, prev_last_seq: 1233 };
+        let h =
+            SegmentHeader { number: 7, first_seq: 1234, prev_last_seq: 1233, segment_len: 4096 };
         let bytes = h.encode();
         assert_eq!(SegmentHeader::decode(&bytes), Ok(h));
         for i in 0..SEGMENT_HEADER_LEN {
@@ -229,17 +242,18 @@ mod tests {
             assert!(SegmentHeader::decode(&bad).is_err(), "flip at byte {i} accepted");
         }
         assert!(matches!(
-            SegmentHeader::decode(&bytes[..47]),
-            Err(FrameError::Truncated { needed: 48, available: 47 })
+            SegmentHeader::decode(&bytes[..55]),
+            Err(FrameError::Truncated { needed: 56, available: 55 })
         ));
     }
 
     #[test]
     fn newer_version_is_refused_with_a_clear_message() {
-        let mut bytes = SegmentHeader { number: 1, first_seq: 1, prev_last_seq: 0 }.encode();
+        let mut bytes =
+            SegmentHeader { number: 1, first_seq: 1, prev_last_seq: 0, segment_len: 4096 }.encode();
         bytes[8..12].copy_from_slice(&2u32.to_le_bytes());
-        let crc = crc32c::crc32c(&bytes[..44]);
-        bytes[44..48].copy_from_slice(&crc.to_le_bytes());
+        let crc = crc32c::crc32c(&bytes[..52]);
+        bytes[52..56].copy_from_slice(&crc.to_le_bytes());
         let err = SegmentHeader::decode(&bytes).unwrap_err();
         assert_eq!(err, FrameError::UnsupportedVersion(2));
         assert!(err.to_string().contains("newer chainstore"));

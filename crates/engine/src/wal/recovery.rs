@@ -8,7 +8,7 @@ use tracing::{info, warn};
 use super::error::{Result, WalError};
 use super::format::Record;
 use super::scan::{DamageKind, SegmentScan, scan_segment};
-use crate::vfs::{OpenMode, Vfs, read_all, write_all_at};
+use crate::vfs::{OpenMode, Vfs, read_all, read_all_into, write_all_at, write_zeros};
 
 /// What to do with damage found when opening the log. See `docs/recovery.md`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -124,6 +124,7 @@ pub(super) fn recover(
     let mut segments: Vec<SegmentInfo> = Vec::new();
     let mut prev_last: Option<u64> = None;
     let mut end = 0u64;
+    let mut image = Vec::new();
     for (i, &number) in numbers.iter().enumerate() {
         let path = segment_path(dir, number);
         let is_last = i + 1 == numbers.len();
@@ -131,13 +132,19 @@ pub(super) fn recover(
             && prev.number + 1 != number
         {
             let detail = format!("segment {} is missing", prev.number + 1);
-            let damage =
-                Damage { offset: 0, seq: prev_last.map(|p| p + 1), detail, dirty_end: 0, later: 0 };
+            let damage = Damage {
+                offset: 0,
+                seq: prev_last.and_then(|p| p.checked_add(1)),
+                detail,
+                dirty_end: 0,
+                later: 0,
+                segment_len: None,
+            };
             handle_hard(vfs, dir, mode, modify, &path, &numbers[i..], damage, None, &mut report)?;
             break;
         }
         let file = vfs.open(&path, OpenMode::Read).map_err(WalError::io(&path))?;
-        let image = read_all(&*file).map_err(WalError::io(&path))?;
+        read_all_into(&*file, &mut image).map_err(WalError::io(&path))?;
         let scan = scan_segment(&image, number, prev_last);
         if i == 0
             && let Some(h) = scan.header
@@ -167,6 +174,7 @@ pub(super) fn recover(
             detail: d.detail.clone(),
             dirty_end: d.dirty_end as u64,
             later: d.later_records,
+            segment_len: scan.header.map(|h| h.segment_len),
         };
         if d.kind == DamageKind::Tail && is_last && mode != RecoveryMode::Strict {
             truncate_tail(vfs, &path, modify, &damage, mode, &image, &mut report)?;
@@ -216,6 +224,8 @@ struct Damage {
     detail: String,
     dirty_end: u64,
     later: u64,
+    /// The length the segment was created with (from its header), if the header is good.
+    segment_len: Option<u64>,
 }
 
 fn info(number: u64, scan: &SegmentScan) -> SegmentInfo {
@@ -256,26 +266,39 @@ fn truncate_tail(
 ) -> Result<()> {
     let repair = mode == RecoveryMode::RepairToLastGood;
     let mut saved_to = Vec::new();
-    if modify && d.dirty_end > d.offset {
-        if repair {
+    let file_len = image.len() as u64;
+    let segment_len = d.segment_len.unwrap_or(file_len);
+    // Bytes past the segment's length (appended garbage) are dropped too.
+    let end = d.dirty_end.max(if file_len > segment_len { file_len } else { 0 });
+    if modify && (end > d.offset || file_len != segment_len) {
+        if repair && end > d.offset {
             saved_to.push(save_aside(
                 vfs,
                 path,
                 d.offset,
-                &image[d.offset as usize..d.dirty_end as usize],
+                &image[d.offset as usize..end as usize],
             )?);
         }
         let file = vfs.open(path, OpenMode::ReadWrite).map_err(WalError::io(path))?;
-        let zeros = vec![0u8; (d.dirty_end - d.offset) as usize];
-        write_all_at(&*file, &zeros, d.offset).map_err(WalError::io(path))?;
+        let zero_end = d.dirty_end.min(segment_len);
+        if zero_end > d.offset {
+            let zeros = vec![0u8; (zero_end - d.offset) as usize];
+            write_all_at(&*file, &zeros, d.offset).map_err(WalError::io(path))?;
+        }
+        if file_len > segment_len {
+            file.set_len(segment_len).map_err(WalError::io(path))?;
+        } else if file_len < segment_len {
+            write_zeros(&*file, file_len, segment_len).map_err(WalError::io(path))?;
+        }
         file.sync_data().map_err(WalError::io(path))?;
     }
+    let dirty_end = end;
     report.dropped = Some(Dropped {
         torn_tail: !repair,
         segment: path.to_path_buf(),
         offset: d.offset,
         detail: d.detail.clone(),
-        bytes: d.dirty_end.saturating_sub(d.offset),
+        bytes: dirty_end.saturating_sub(d.offset),
         records: d.later,
         saved_to,
     });

@@ -1,7 +1,9 @@
 //! Scanning one segment image: which records are good, where the data ends, and what kind of
 //! damage (if any) follows. Pure functions over bytes, so the fuzz target drives them directly.
 
-use super::format::{FrameError, Record, SEGMENT_HEADER_LEN, SegmentHeader, decode_record};
+use super::format::{
+    FrameError, RECORD_HEADER_LEN, Record, SEGMENT_HEADER_LEN, SegmentHeader, decode_record,
+};
 
 /// A good record found in a segment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -88,6 +90,12 @@ pub fn scan_segment(image: &[u8], number: u64, prev_last: Option<u64>) -> Segmen
             return SegmentScan { header: None, records: Vec::new(), end: 0, damage: Some(damage) };
         }
     };
+    // A segment file is created at its full length and never changes length: a shorter file was
+    // cut (records may be missing without a trace), a longer one had bytes appended.
+    let wrong_len = (image.len() as u64 != header.segment_len).then(|| {
+        format!("segment file is {} bytes but was created with {}", image.len(), header.segment_len)
+    });
+    let image = &image[..image.len().min(header.segment_len as usize)];
     let mut records = Vec::new();
     let mut offset = SEGMENT_HEADER_LEN;
     let mut expected = header.first_seq;
@@ -114,6 +122,15 @@ pub fn scan_segment(image: &[u8], number: u64, prev_last: Option<u64>) -> Segmen
             }
             Err(e) => break Some(tail(image, offset, expected, frame_detail(&e))),
         }
+    };
+    let damage = match (damage, wrong_len) {
+        (d, None) => d,
+        (Some(mut d), Some(len)) => {
+            d.kind = DamageKind::Hard;
+            d.detail = format!("{len}; {}", d.detail);
+            Some(d)
+        }
+        (None, Some(len)) => Some(hard(image, offset, expected, len)),
     };
     SegmentScan { header: Some(header), records, end: offset, damage }
 }
@@ -161,11 +178,22 @@ fn trailing_garbage(image: &[u8], offset: usize, expected: u64) -> Option<Damage
 
 fn tail(image: &[u8], offset: usize, expected: u64, detail: String) -> Damage {
     let later = count_later_records(image, offset, expected);
-    let kind = if later > 0 { DamageKind::Hard } else { DamageKind::Tail };
-    let detail = if later > 0 {
-        format!("{detail}, followed by {later} good record(s): damage inside the log")
-    } else {
-        detail
+    let (kind, detail) = match later {
+        Later::Found(0) => (DamageKind::Tail, detail),
+        Later::Found(n) => (
+            DamageKind::Hard,
+            format!("{detail}, followed by {n} good record(s): damage inside the log"),
+        ),
+        Later::Unknown(n) => (
+            DamageKind::Hard,
+            format!(
+                "{detail}; the bytes after it look like records too often to rule out good \
+                 records among them ({n} found before giving up)"
+            ),
+        ),
+    };
+    let later = match later {
+        Later::Found(n) | Later::Unknown(n) => n,
     };
     Damage {
         offset,
@@ -187,26 +215,44 @@ fn dirty_end(image: &[u8]) -> usize {
     image.iter().rposition(|&b| b != 0).map_or(0, |i| i + 1)
 }
 
+/// What the search for good records after damage found.
+enum Later {
+    /// This many.
+    Found(u64),
+    /// At least this many, but the search gave up (its checksum budget ran out).
+    Unknown(u64),
+}
+
 /// Counts good records after `from`: records whose checksum holds and whose sequence number
 /// is plausible for this log (at or after `expected`, within 2^32 of it). The plausibility check
-/// keeps the scan linear on random garbage.
-fn count_later_records(image: &[u8], from: usize, expected: u64) -> u64 {
+/// keeps the scan linear on random garbage; a checksum budget of a few times the segment size
+/// keeps it linear on crafted bytes that look like record headers everywhere.
+fn count_later_records(image: &[u8], from: usize, expected: u64) -> Later {
+    let mut budget = 4 * image.len() as u64 + (1 << 20);
     let mut count = 0;
     let mut at = from + 1;
-    while at + super::format::RECORD_HEADER_LEN <= image.len() {
+    while at + RECORD_HEADER_LEN <= image.len() {
         let h = &image[at..];
         let mut seq_bytes = [0u8; 8];
         seq_bytes.copy_from_slice(&h[9..17]);
         let seq = u64::from_le_bytes(seq_bytes);
-        let plausible = h[8] != 0 && seq >= expected && seq - expected < (1 << 32);
-        if plausible && let Ok(Some((_, len))) = decode_record(h) {
-            count += 1;
-            at += len;
-            continue;
+        let len = u32::from_le_bytes([h[4], h[5], h[6], h[7]]) as u64;
+        let fits = len + RECORD_HEADER_LEN as u64 <= h.len() as u64;
+        let plausible = fits && h[8] != 0 && seq >= expected && seq - expected < (1 << 32);
+        if plausible {
+            budget = match budget.checked_sub(len + RECORD_HEADER_LEN as u64) {
+                Some(b) => b,
+                None => return Later::Unknown(count),
+            };
+            if let Ok(Some((_, len))) = decode_record(h) {
+                count += 1;
+                at += len;
+                continue;
+            }
         }
         at += 1;
     }
-    count
+    Later::Found(count)
 }
 
 #[cfg(test)]
@@ -216,9 +262,14 @@ mod tests {
 
     fn segment(records: &[(u64, &[u8])], size: usize) -> Vec<u8> {
         let first = records.first().map_or(1, |r| r.0);
-        let mut img = SegmentHeader { number: 1, first_seq: first, prev_last_seq: first - 1 }
-            .encode()
-            .to_vec();
+        let mut img = SegmentHeader {
+            number: 1,
+            first_seq: first,
+            prev_last_seq: first - 1,
+            segment_len: size as u64,
+        }
+        .encode()
+        .to_vec();
         for (seq, payload) in records {
             encode_record(&mut img, *seq, 1, payload);
         }
@@ -245,7 +296,7 @@ mod tests {
         let scan = scan_segment(&img, 1, None);
         assert_eq!(scan.records.len(), 1);
         let d = scan.damage.unwrap();
-        assert_eq!((d.kind, d.offset), (DamageKind::Tail, end));
+        assert_eq!((d.kind, d.offset), (DamageKind::Tail, end), "{}", d.detail);
     }
 
     #[test]
@@ -284,7 +335,9 @@ mod tests {
     #[test]
     fn record_with_the_largest_sequence_number_ends_the_segment() {
         let mut img =
-            SegmentHeader { number: 1, first_seq: u64::MAX, prev_last_seq: 0 }.encode().to_vec();
+            SegmentHeader { number: 1, first_seq: u64::MAX, prev_last_seq: 0, segment_len: 256 }
+                .encode()
+                .to_vec();
         encode_record(&mut img, u64::MAX, 1, b"last");
         img.resize(256, 0);
         let scan = scan_segment(&img, 1, None);
@@ -298,6 +351,40 @@ mod tests {
         let scan = scan_segment(&img, 1, None);
         assert_eq!(scan.records.len(), 1);
         assert!(scan.damage.is_some());
+    }
+
+    #[test]
+    fn wrong_file_length_is_hard_damage() {
+        let img = segment(&[(1, b"a"), (2, b"b")], 4096);
+        let cut = &img[..SEGMENT_HEADER_LEN + 18];
+        let d = scan_segment(cut, 1, None).damage.unwrap();
+        assert_eq!((d.kind, d.offset), (DamageKind::Hard, SEGMENT_HEADER_LEN + 18), "{}", d.detail);
+        let mut longer = img.clone();
+        longer.extend_from_slice(b"more");
+        let scan = scan_segment(&longer, 1, None);
+        assert_eq!(scan.records.len(), 2);
+        assert_eq!(scan.damage.unwrap().kind, DamageKind::Hard);
+    }
+
+    #[test]
+    fn crafted_record_lookalikes_cannot_make_the_scan_quadratic() {
+        // A bad record followed by a plausible record header every 17 bytes, each claiming a
+        // long payload: checking them all would cost (size / 17) * size checksum bytes.
+        let size = 1 << 20;
+        let mut img = segment(&[(1, b"a")], size);
+        let start = SEGMENT_HEADER_LEN + 18;
+        img[start] = 0xff;
+        let mut at = start + 1;
+        while at + 17 <= size {
+            img[at + 4..at + 8].copy_from_slice(&((size - at - 17) as u32).to_le_bytes());
+            img[at + 8] = 1;
+            img[at + 9..at + 17].copy_from_slice(&2u64.to_le_bytes());
+            at += 17;
+        }
+        let started = std::time::Instant::now();
+        let d = scan_segment(&img, 1, None).damage.unwrap();
+        assert_eq!(d.kind, DamageKind::Hard, "{}", d.detail);
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
     }
 
     #[test]

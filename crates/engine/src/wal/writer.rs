@@ -92,13 +92,17 @@ struct Io {
     file: Arc<dyn VfsFile>,
     end: u64,
     capacity: u64,
+    /// Reused for gathering a group commit's records into one write.
+    buf: Vec<u8>,
 }
 
 /// A contiguous run of a batch that goes into one segment.
 struct Chunk {
     new: Option<SegmentHeader>,
     offset: u64,
-    bytes: Vec<u8>,
+    /// The batch's records that go into this chunk.
+    records: std::ops::Range<usize>,
+    len: u64,
 }
 
 /// How a group commit failed.
@@ -127,7 +131,18 @@ impl Wal {
         }
         vfs.create_dir_all(dir).map_err(WalError::io(dir))?;
         let rec = recovery::recover(&*vfs, dir, opts.recovery, from_seq, true, on_record)?;
-        let next_seq = rec.last_seq.map_or(1, |l| l + 1).max(from_seq).max(1);
+        let after_last = match rec.last_seq {
+            None => 1,
+            Some(l) => l.checked_add(1).ok_or_else(|| {
+                WalError::corruption(
+                    dir.to_path_buf(),
+                    0,
+                    None,
+                    "sequence numbers exhausted".into(),
+                )
+            })?,
+        };
+        let next_seq = after_last.max(from_seq).max(1);
         let mut segments: VecDeque<SegmentInfo> = rec.segments.iter().copied().collect();
         let used_bytes = segments.iter().map(|s| s.bytes).sum();
         let prev_last = rec.last_seq.unwrap_or(next_seq - 1);
@@ -139,12 +154,16 @@ impl Wal {
                 // yet: make them durable before anything is acknowledged on top of them.
                 file.sync_data().map_err(WalError::io(&path))?;
                 let capacity = file.len().map_err(WalError::io(&path))?;
-                Io { number: last.number, file, end: rec.end, capacity }
+                Io { number: last.number, file, end: rec.end, capacity, buf: Vec::new() }
             }
             last => {
                 let number = last.map_or(1, |s| s.number + 1);
-                let header =
-                    SegmentHeader { number, first_seq: next_seq, prev_last_seq: prev_last };
+                let header = SegmentHeader {
+                    number,
+                    first_seq: next_seq,
+                    prev_last_seq: prev_last,
+                    segment_len: opts.segment_size,
+                };
                 let file = create_segment(&*vfs, dir, header, opts.segment_size)
                     .map_err(WalError::io(segment_path(dir, number)))?;
                 vfs.sync_dir(dir).map_err(WalError::io(dir))?;
@@ -153,7 +172,13 @@ impl Wal {
                     prev_last_seq: prev_last,
                     bytes: SEGMENT_HEADER_LEN as u64,
                 });
-                Io { number, file, end: SEGMENT_HEADER_LEN as u64, capacity: opts.segment_size }
+                Io {
+                    number,
+                    file,
+                    end: SEGMENT_HEADER_LEN as u64,
+                    capacity: opts.segment_size,
+                    buf: Vec::new(),
+                }
             }
         };
         let state = State {
@@ -208,8 +233,14 @@ impl Wal {
         if len > max || u32::try_from(payload.len()).is_err() {
             return Err(WalError::RecordTooLarge { len, max });
         }
+        // The header's checksum and sequence number are filled in by `submit_prepared`; the
+        // payload is copied and checksummed exactly once, here, outside any lock.
         let mut bytes = Vec::with_capacity(len as usize);
-        super::format::encode_record(&mut bytes, 0, ty, payload);
+        bytes.extend_from_slice(&[0; 4]);
+        bytes.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+        bytes.push(ty);
+        bytes.extend_from_slice(&[0; 8]);
+        bytes.extend_from_slice(payload);
         Ok(Prepared { bytes, payload_crc: crc32c::crc32c(payload), payload_len: payload.len() })
     }
 
@@ -405,14 +436,23 @@ impl Wal {
                 created += 1;
             }
             files.push(current.clone());
-            if let Err(e) = write_all_at(&*current, &chunk.bytes, chunk.offset) {
+            let records = &batch[chunk.records.clone()];
+            let written = if let [one] = records {
+                write_all_at(&*current, &one.bytes, chunk.offset)
+            } else {
+                // One write per segment: gather the records into the leader's reusable buffer.
+                io.buf.clear();
+                records.iter().for_each(|p| io.buf.extend_from_slice(&p.bytes));
+                write_all_at(&*current, &io.buf, chunk.offset)
+            };
+            if let Err(e) = written {
                 return Err(self.roll_back(&io, &chunks, created, e));
             }
         }
         if sync {
             self.sync_file(&*current)?;
         }
-        let bytes: u64 = chunks.iter().map(|c| c.bytes.len() as u64).sum();
+        let bytes: u64 = chunks.iter().map(|c| c.len).sum();
         metrics::counter!("chainstore_wal_written_bytes_total").increment(bytes);
         metrics::histogram!("chainstore_wal_group_commit_records").record(batch.len() as f64);
         self.advance(&mut io, &chunks, files);
@@ -438,19 +478,25 @@ impl Wal {
     fn plan(&self, io: &Io, batch: &[Pending]) -> Vec<Chunk> {
         let mut chunks: Vec<Chunk> = Vec::new();
         let (mut number, mut offset, mut capacity) = (io.number, io.end, io.capacity);
-        for p in batch {
+        for (i, p) in batch.iter().enumerate() {
             let len = p.bytes.len() as u64;
             if offset + len > capacity {
                 number += 1;
                 offset = SEGMENT_HEADER_LEN as u64;
                 capacity = self.opts.segment_size;
-                let header = SegmentHeader { number, first_seq: p.seq, prev_last_seq: p.seq - 1 };
-                chunks.push(Chunk { new: Some(header), offset, bytes: Vec::new() });
+                let header = SegmentHeader {
+                    number,
+                    first_seq: p.seq,
+                    prev_last_seq: p.seq - 1,
+                    segment_len: self.opts.segment_size,
+                };
+                chunks.push(Chunk { new: Some(header), offset, records: i..i, len: 0 });
             } else if chunks.is_empty() {
-                chunks.push(Chunk { new: None, offset, bytes: Vec::new() });
+                chunks.push(Chunk { new: None, offset, records: i..i, len: 0 });
             }
             if let Some(c) = chunks.last_mut() {
-                c.bytes.extend_from_slice(&p.bytes);
+                c.records.end = i + 1;
+                c.len += len;
             }
             offset += len;
         }
@@ -460,7 +506,7 @@ impl Wal {
     /// Undoes a failed batch: zeroes what went (or may have gone) into the active segment and
     /// removes the `created` segments made for it so far.
     fn roll_back(&self, io: &Io, chunks: &[Chunk], created: usize, err: std::io::Error) -> Failure {
-        let into_active = chunks.first().filter(|c| c.new.is_none()).map_or(0, |c| c.bytes.len());
+        let into_active = chunks.first().filter(|c| c.new.is_none()).map_or(0, |c| c.len as usize);
         let zeros = vec![0u8; into_active];
         let undo = write_all_at(&*io.file, &zeros, io.end).and_then(|()| io.file.sync_data());
         if let Err(e) = undo {
@@ -514,7 +560,7 @@ impl Wal {
                     bytes: SEGMENT_HEADER_LEN as u64,
                 });
             }
-            io.end = chunk.offset + chunk.bytes.len() as u64;
+            io.end = chunk.offset + chunk.len;
             if let Some(last) = segments.back_mut() {
                 last.bytes = io.end;
             }

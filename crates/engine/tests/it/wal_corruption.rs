@@ -32,8 +32,8 @@ use crate::common::{Rec, open_collect};
 const SEGMENT_SIZE: u64 = 4096;
 const RECORDS: usize = 30;
 const PAYLOAD_LEN: usize = 300;
-/// From the documented format: a 48-byte segment header and a 17-byte record header.
-const SEGMENT_HEADER_LEN: u64 = 48;
+/// From the documented format: a 56-byte segment header and a 17-byte record header.
+const SEGMENT_HEADER_LEN: u64 = 56;
 const RECORD_HEADER_LEN: u64 = 17;
 const RECORD_LEN: u64 = RECORD_HEADER_LEN + PAYLOAD_LEN as u64;
 const MODES: [RecoveryMode; 3] =
@@ -107,10 +107,11 @@ fn reference_segment(number: u64, records: &[Rec]) -> Vec<u8> {
     let mut img = Vec::new();
     img.extend_from_slice(b"CSWALSEG");
     img.extend_from_slice(&1u32.to_le_bytes());
-    img.extend_from_slice(&48u32.to_le_bytes());
+    img.extend_from_slice(&56u32.to_le_bytes());
     img.extend_from_slice(&number.to_le_bytes());
     img.extend_from_slice(&first_seq.to_le_bytes());
     img.extend_from_slice(&(first_seq - 1).to_le_bytes());
+    img.extend_from_slice(&SEGMENT_SIZE.to_le_bytes());
     img.extend_from_slice(&[0; 4]);
     let crc = crc32c::crc32c(&img);
     img.extend_from_slice(&crc.to_le_bytes());
@@ -313,22 +314,18 @@ fn classify(layout: &Layout, target: Target, damage: Damage) -> (Class, usize, A
             let offset = layout.segments[seg][index];
             let last_seg = layout.is_last(seg);
             let last_record = index + 1 == layout.segments[seg].len();
-            // The segment's data now ends cleanly before this record: the file is cut at the
-            // record's start, or (for a segment's last record) the whole record is zeroed, and
-            // zeros are the end marker.
-            let ends_here = (damage == Damage::Truncate
-                && matches!(field, Field::Checksum | Field::Whole))
-                || (damage == Damage::Zero && field == Field::Whole && last_record);
+            // The segment's data now ends cleanly before this record: the whole last record of
+            // the segment is zeroed, and zeros are the end marker.
+            let ends_here = damage == Damage::Zero && field == Field::Whole && last_record;
             match (ends_here, damage, last_seg, last_record) {
+                // A segment file is created at full length and never shrinks: a shorter file is
+                // hard damage wherever it is cut, even at a record boundary.
+                (_, Damage::Truncate, _, _) => (Hard, kept, At { seg, offset }),
                 // In the last segment that looks exactly like records never written: nothing is
                 // detectable.
                 (true, _, true, _) => (Undetectable, kept, At::ZERO),
                 // In an earlier segment, the next segment's header says records are missing.
                 (true, _, false, _) => (Hard, kept, At { seg: seg + 1, offset: 0 }),
-                // Cut inside a record: a truncated record with nothing after it (the rest of the
-                // segment is gone): a torn tail in the last segment, hard damage in earlier ones.
-                (false, Damage::Truncate, true, _) => (TornTail, kept, At { seg, offset }),
-                (false, Damage::Truncate, false, _) => (Hard, kept, At { seg, offset }),
                 // Any changed byte breaks the checksum (a zeroed record reads as the end marker
                 // followed by non-zero bytes). The last record of the last segment is then
                 // indistinguishable from a torn write; anywhere else, either a good record follows
@@ -339,9 +336,11 @@ fn classify(layout: &Layout, target: Target, damage: Damage) -> (Class, usize, A
         }
         // Non-zero bytes after the data: a torn tail in the last segment (every record kept),
         // hard damage in an earlier one (whose records are kept by a repair, later ones not).
-        Target::AfterData { seg, .. } => {
+        // Bytes past the file's created length are hard damage anywhere.
+        Target::AfterData { seg, at: after } => {
             let at = At { seg, offset: layout.data_end(seg) };
-            let class = if layout.is_last(seg) { TornTail } else { Hard };
+            let class =
+                if layout.is_last(seg) && after != After::FileEnd { TornTail } else { Hard };
             (class, layout.through(seg), at)
         }
         // A missing segment. The last one: its records look never written. The first one: the
