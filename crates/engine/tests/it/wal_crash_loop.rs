@@ -36,6 +36,8 @@ fn crash_loop_child() {
     let (wal, _) = Wal::open(Arc::new(RealFs), Path::new(&dir), opts(), from, &mut |_| {}).unwrap();
     let wal = Arc::new(wal);
     let out = Arc::new(Mutex::new(std::io::stdout()));
+    // The test harness prints "test <name> ... " without a newline before the test runs.
+    writeln!(out.lock().unwrap()).unwrap();
     let threads: Vec<_> = (0..4u64)
         .map(|t| {
             let (wal, out) = (wal.clone(), out.clone());
