@@ -70,6 +70,14 @@ pub enum Error {
         /// What is wrong.
         detail: String,
     },
+    /// A stored value does not decode as its table's type.
+    #[error("table {table}: stored bytes do not decode: {detail}")]
+    Decode {
+        /// The table.
+        table: &'static str,
+        /// What is wrong.
+        detail: String,
+    },
     /// The background indexer failed; its error.
     #[error("background indexer failed: {0}")]
     Indexer(String),

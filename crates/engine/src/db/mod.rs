@@ -15,6 +15,7 @@ mod error;
 mod indexer;
 mod memtable;
 mod merge;
+mod table;
 mod txn;
 mod writeset;
 
@@ -29,6 +30,7 @@ use tracing::{info, warn};
 
 pub use self::error::{Error, Result};
 use self::memtable::Memtable;
+pub use self::table::{Codec, Table};
 pub use self::txn::{ReadTxn, WriteTxn};
 use crate::backend::{Backend, BackendSnapshot, MemoryBackend, RedbBackend, RedbOptions};
 use crate::vfs::{LockGuard, OpenMode, RealFs, Vfs, lock_owner, read_all, write_all_at};
@@ -250,10 +252,21 @@ impl Database {
         self.inner.flush()
     }
 
-    /// Reclaims free space in the backend after a flush (see the backend for what it can do).
+    /// Reclaims free space in the backend after a flush; returns whether anything changed.
+    /// New snapshots wait while it runs; it fails if read snapshots are open (redb cannot
+    /// compact under a reader).
     pub fn compact(&self) -> Result<bool> {
         self.flush()?;
-        Ok(self.inner.backend.compact()?)
+        let mut view = self.inner.lock_view();
+        // Release the cached backend snapshot (the only reader the engine itself holds); the
+        // view lock keeps anyone from seeing the placeholder.
+        let cached = std::mem::replace(&mut view.backend, MemoryBackend::new().snapshot()?);
+        let checkpoint = cached.checkpoint();
+        drop(cached);
+        let result = self.inner.backend.compact();
+        view.backend = self.inner.backend.snapshot()?;
+        debug_assert_eq!(view.backend.checkpoint(), checkpoint);
+        Ok(result?)
     }
 
     /// Counters and sizes.

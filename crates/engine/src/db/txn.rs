@@ -8,6 +8,7 @@ use std::time::Instant;
 use super::error::{Error, Result};
 use super::memtable::{self, composite, split};
 use super::merge::{Merge, PairIter, from_backend};
+use super::table::{Codec, Table};
 use super::{Inner, writeset};
 use crate::backend::{BackendSnapshot, KeyRange};
 use crate::wal::Durability;
@@ -63,6 +64,11 @@ impl ReadTxn {
         names.sort();
         names.dedup();
         Ok(names)
+    }
+
+    /// The value of `key` in a typed table.
+    pub fn get_as<K: Codec, V: Codec>(&self, table: &Table<K, V>, key: &K) -> Result<Option<V>> {
+        decode(table, self.get(table.name(), &key.encode())?)
     }
 
     fn memtable_get(&self, ck: &[u8]) -> Option<memtable::Value> {
@@ -149,6 +155,26 @@ impl WriteTxn {
         self.range(table, KeyRange::prefix(prefix), false)
     }
 
+    /// The value of `key` in a typed table, including this transaction's own writes.
+    pub fn get_as<K: Codec, V: Codec>(&self, table: &Table<K, V>, key: &K) -> Result<Option<V>> {
+        decode(table, self.get(table.name(), &key.encode())?)
+    }
+
+    /// Sets `key` to `value` in a typed table.
+    pub fn put_as<K: Codec, V: Codec>(
+        &mut self,
+        table: &Table<K, V>,
+        key: &K,
+        value: &V,
+    ) -> Result<()> {
+        self.put(table.name(), &key.encode(), &value.encode())
+    }
+
+    /// Deletes `key` from a typed table.
+    pub fn delete_as<K: Codec, V: Codec>(&mut self, table: &Table<K, V>, key: &K) -> Result<()> {
+        self.delete(table.name(), &key.encode())
+    }
+
     /// The sequence number of the snapshot this transaction reads.
     pub fn snapshot_seq(&self) -> u64 {
         self.snapshot.seq
@@ -219,6 +245,12 @@ impl WriteTxn {
             None => Ok(()),
         }
     }
+}
+
+fn decode<K: Codec, V: Codec>(table: &Table<K, V>, bytes: Option<Vec<u8>>) -> Result<Option<V>> {
+    bytes
+        .map(|b| V::decode(&b).map_err(|detail| Error::Decode { table: table.name(), detail }))
+        .transpose()
 }
 
 /// Table names: 1 to 255 bytes, not starting with `__` (reserved for chainstore).
