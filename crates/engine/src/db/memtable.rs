@@ -38,7 +38,7 @@ pub(crate) fn split(ck: &[u8]) -> (&str, &[u8]) {
     (table, &ck[1 + n..])
 }
 
-fn bound(table: &str, b: &Bound<Vec<u8>>, end: bool) -> Bound<Vec<u8>> {
+pub(crate) fn bound(table: &str, b: &Bound<Vec<u8>>, end: bool) -> Bound<Vec<u8>> {
     match b {
         Bound::Included(k) => Bound::Included(composite(table, k)),
         Bound::Excluded(k) => Bound::Excluded(composite(table, k)),
@@ -75,14 +75,15 @@ impl Memtable {
         }
     }
 
-    /// The newest version at or below `at` of every key of `table` in `range`, in key order
-    /// (descending with `reverse`); deletions included as `None`.
+    /// The newest version at or below `at` of the first `limit` keys of `table` in `range`, in
+    /// key order (descending with `reverse`); deletions included as `None`.
     pub(crate) fn range(
         &self,
         table: &str,
         range: &KeyRange,
         at: u64,
         reverse: bool,
+        limit: usize,
     ) -> Vec<(Vec<u8>, Value)> {
         if range.is_empty() {
             return Vec::new();
@@ -95,9 +96,9 @@ impl Memtable {
         };
         let iter = self.map.range(bounds);
         if reverse {
-            iter.rev().filter_map(visible).collect()
+            iter.rev().filter_map(visible).take(limit).collect()
         } else {
-            iter.filter_map(visible).collect()
+            iter.filter_map(visible).take(limit).collect()
         }
     }
 
@@ -189,14 +190,17 @@ mod tests {
         }
         let keys = |r: Vec<(Vec<u8>, Value)>| r.into_iter().map(|(k, _)| k).collect::<Vec<_>>();
         assert_eq!(
-            keys(m.range("a", &KeyRange::all(), 1, false)),
+            keys(m.range("a", &KeyRange::all(), 1, false, usize::MAX)),
             vec![b"1".to_vec(), b"2".to_vec()]
         );
         assert_eq!(
-            keys(m.range("a", &KeyRange::all(), 1, true)),
+            keys(m.range("a", &KeyRange::all(), 1, true, usize::MAX)),
             vec![b"2".to_vec(), b"1".to_vec()]
         );
-        assert_eq!(keys(m.range("ab", &KeyRange::all(), 1, false)), vec![b"0".to_vec()]);
+        assert_eq!(
+            keys(m.range("ab", &KeyRange::all(), 1, false, usize::MAX)),
+            vec![b"0".to_vec()]
+        );
         let ops = m.unindexed(0, 1);
         assert_eq!(ops.len(), 4);
         // Composite keys order tables by name length first: a, b, ab.

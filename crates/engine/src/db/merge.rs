@@ -5,19 +5,19 @@ use std::iter::Peekable;
 
 use super::error::{Error, Result};
 
-/// A boxed iterator of (key, value) pairs.
-pub(crate) type PairIter = Box<dyn Iterator<Item = Result<(Vec<u8>, Vec<u8>)>> + Send>;
+/// A boxed iterator of (key, value) pairs, in key order.
+pub type PairIter<'a> = Box<dyn Iterator<Item = Result<(Vec<u8>, Vec<u8>)>> + Send + 'a>;
 
 /// Yields the union of `overlay` and `base` in key order (descending if `reverse`); where both
 /// have a key the overlay wins, and an overlay deletion (`None`) hides the key.
-pub(crate) struct Merge<O: Iterator<Item = (Vec<u8>, Option<Vec<u8>>)>> {
+pub(crate) struct Merge<'a, O: Iterator<Item = (Vec<u8>, Option<Vec<u8>>)>> {
     overlay: Peekable<O>,
-    base: Peekable<PairIter>,
+    base: Peekable<PairIter<'a>>,
     reverse: bool,
 }
 
-impl<O: Iterator<Item = (Vec<u8>, Option<Vec<u8>>)>> Merge<O> {
-    pub(crate) fn new(overlay: O, base: PairIter, reverse: bool) -> Self {
+impl<'a, O: Iterator<Item = (Vec<u8>, Option<Vec<u8>>)>> Merge<'a, O> {
+    pub(crate) fn new(overlay: O, base: PairIter<'a>, reverse: bool) -> Self {
         Self { overlay: overlay.peekable(), base: base.peekable(), reverse }
     }
 }
@@ -26,7 +26,7 @@ fn order(reverse: bool, a: &[u8], b: &[u8]) -> Ordering {
     if reverse { b.cmp(a) } else { a.cmp(b) }
 }
 
-impl<O: Iterator<Item = (Vec<u8>, Option<Vec<u8>>)>> Iterator for Merge<O> {
+impl<O: Iterator<Item = (Vec<u8>, Option<Vec<u8>>)>> Iterator for Merge<'_, O> {
     type Item = Result<(Vec<u8>, Vec<u8>)>;
 
     fn next(&mut self) -> Option<Self::Item> {
@@ -56,7 +56,7 @@ impl<O: Iterator<Item = (Vec<u8>, Option<Vec<u8>>)>> Iterator for Merge<O> {
 }
 
 /// Wraps a backend iterator's errors.
-pub(crate) fn from_backend(iter: crate::backend::BackendIter) -> PairIter {
+pub(crate) fn from_backend(iter: crate::backend::BackendIter) -> PairIter<'static> {
     Box::new(iter.map(|r| r.map_err(Error::from)))
 }
 
@@ -64,7 +64,7 @@ pub(crate) fn from_backend(iter: crate::backend::BackendIter) -> PairIter {
 mod tests {
     use super::*;
 
-    fn base(pairs: &[(&str, &str)]) -> PairIter {
+    fn base(pairs: &[(&str, &str)]) -> PairIter<'static> {
         let v: Vec<_> =
             pairs.iter().map(|(k, v)| Ok((k.as_bytes().to_vec(), v.as_bytes().to_vec()))).collect();
         Box::new(v.into_iter())

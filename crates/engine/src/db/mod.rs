@@ -30,6 +30,7 @@ use tracing::{info, warn};
 
 pub use self::error::{Error, Result};
 use self::memtable::Memtable;
+pub use self::merge::PairIter;
 pub use self::table::{Codec, Table};
 pub use self::txn::{ReadTxn, WriteTxn};
 use crate::backend::{Backend, BackendSnapshot, MemoryBackend, RedbBackend, RedbOptions};

@@ -1,6 +1,7 @@
 //! Read snapshots and write transactions.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
+use std::ops::Bound;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
@@ -44,15 +45,24 @@ impl ReadTxn {
     }
 
     /// The pairs of `table` in `range`, in key order (descending with `reverse`).
-    pub fn range(&self, table: &str, range: KeyRange, reverse: bool) -> Result<PairIter> {
+    pub fn range(&self, table: &str, range: KeyRange, reverse: bool) -> Result<PairIter<'static>> {
         validate_table(table)?;
-        let overlay = self.memtable_range(table, &range, reverse);
         let base = from_backend(self.backend.range(table, &range, reverse)?);
-        Ok(Box::new(Merge::new(overlay.into_iter(), base, reverse)))
+        let overlay = MemtableRange {
+            inner: self.inner.clone(),
+            table: table.to_string(),
+            range,
+            at: self.seq,
+            reverse,
+            buf: VecDeque::new(),
+            chunk: 16,
+            done: false,
+        };
+        Ok(Box::new(Merge::new(overlay, base, reverse)))
     }
 
     /// The pairs of `table` whose keys start with `prefix`, in key order.
-    pub fn prefix(&self, table: &str, prefix: &[u8]) -> Result<PairIter> {
+    pub fn prefix(&self, table: &str, prefix: &[u8]) -> Result<PairIter<'static>> {
         self.range(table, KeyRange::prefix(prefix), false)
     }
 
@@ -74,17 +84,40 @@ impl ReadTxn {
     fn memtable_get(&self, ck: &[u8]) -> Option<memtable::Value> {
         self.inner.memtable.read().unwrap_or_else(|e| e.into_inner()).get(ck, self.seq)
     }
+}
 
-    fn memtable_range(
-        &self,
-        table: &str,
-        range: &KeyRange,
-        reverse: bool,
-    ) -> Vec<(Vec<u8>, Option<Vec<u8>>)> {
-        let memtable = self.inner.memtable.read().unwrap_or_else(|e| e.into_inner());
-        let entries = memtable.range(table, range, self.seq, reverse);
-        drop(memtable);
-        entries.into_iter().map(|(k, v)| (k, v.map(|v| v.to_vec()))).collect()
+/// The memtable's part of a snapshot range, fetched lazily in growing chunks so that a seek
+/// followed by a few `next`s costs a few entries, not the whole range.
+struct MemtableRange {
+    inner: Arc<Inner>,
+    table: String,
+    /// What remains to be fetched.
+    range: KeyRange,
+    at: u64,
+    reverse: bool,
+    buf: VecDeque<(Vec<u8>, Option<Vec<u8>>)>,
+    chunk: usize,
+    done: bool,
+}
+
+impl Iterator for MemtableRange {
+    type Item = (Vec<u8>, Option<Vec<u8>>);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.buf.is_empty() && !self.done {
+            let memtable = self.inner.memtable.read().unwrap_or_else(|e| e.into_inner());
+            let entries =
+                memtable.range(&self.table, &self.range, self.at, self.reverse, self.chunk);
+            drop(memtable);
+            self.done = entries.len() < self.chunk;
+            if let Some((last, _)) = entries.last() {
+                let after = Bound::Excluded(last.clone());
+                if self.reverse { self.range.end = after } else { self.range.start = after }
+            }
+            self.buf.extend(entries.into_iter().map(|(k, v)| (k, v.map(|v| v.to_vec()))));
+            self.chunk = (self.chunk * 4).min(4096);
+        }
+        self.buf.pop_front()
     }
 }
 
@@ -136,22 +169,21 @@ impl WriteTxn {
     }
 
     /// The pairs of `table` in `range`, including this transaction's own writes.
-    pub fn range(&self, table: &str, range: KeyRange, reverse: bool) -> Result<PairIter> {
+    pub fn range(&self, table: &str, range: KeyRange, reverse: bool) -> Result<PairIter<'_>> {
         let base = self.snapshot.range(table, range.clone(), reverse)?;
-        let lo = composite(table, b"");
-        let own: Vec<(Vec<u8>, Option<Vec<u8>>)> = self
-            .writes
-            .range(lo.clone()..)
-            .take_while(|(ck, _)| ck.starts_with(&lo) && split(ck).0 == table)
-            .map(|(ck, v)| (split(ck).1.to_vec(), v.clone()))
-            .filter(|(k, _)| range.contains(k))
-            .collect();
-        let own: Vec<_> = if reverse { own.into_iter().rev().collect() } else { own };
-        Ok(Box::new(Merge::new(own.into_iter(), base, reverse)))
+        if range.is_empty() {
+            return Ok(base);
+        }
+        let bounds =
+            (memtable::bound(table, &range.start, false), memtable::bound(table, &range.end, true));
+        let own = self.writes.range(bounds).map(|(ck, v)| (split(ck).1.to_vec(), v.clone()));
+        let own: Box<dyn Iterator<Item = (Vec<u8>, Option<Vec<u8>>)> + Send + '_> =
+            if reverse { Box::new(own.rev()) } else { Box::new(own) };
+        Ok(Box::new(Merge::new(own, base, reverse)))
     }
 
     /// The pairs of `table` whose keys start with `prefix`, including own writes.
-    pub fn prefix(&self, table: &str, prefix: &[u8]) -> Result<PairIter> {
+    pub fn prefix(&self, table: &str, prefix: &[u8]) -> Result<PairIter<'_>> {
         self.range(table, KeyRange::prefix(prefix), false)
     }
 
