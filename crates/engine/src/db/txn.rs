@@ -86,6 +86,9 @@ impl ReadTxn {
     }
 }
 
+/// Recent writes of one table in key order: `None` values are deletions.
+type OverlayIter<'a> = Box<dyn Iterator<Item = (Vec<u8>, Option<Vec<u8>>)> + Send + 'a>;
+
 /// The memtable's part of a snapshot range, fetched lazily in growing chunks so that a seek
 /// followed by a few `next`s costs a few entries, not the whole range.
 struct MemtableRange {
@@ -177,8 +180,7 @@ impl WriteTxn {
         let bounds =
             (memtable::bound(table, &range.start, false), memtable::bound(table, &range.end, true));
         let own = self.writes.range(bounds).map(|(ck, v)| (split(ck).1.to_vec(), v.clone()));
-        let own: Box<dyn Iterator<Item = (Vec<u8>, Option<Vec<u8>>)> + Send + '_> =
-            if reverse { Box::new(own.rev()) } else { Box::new(own) };
+        let own: OverlayIter<'_> = if reverse { Box::new(own.rev()) } else { Box::new(own) };
         Ok(Box::new(Merge::new(own, base, reverse)))
     }
 
