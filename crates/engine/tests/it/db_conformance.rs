@@ -188,7 +188,7 @@ fn long_ranges_over_memtable_and_backend_agree_with_a_model() {
     t.delete("t", &2001u32.to_be_bytes()).unwrap();
     let mut want_own = model.clone();
     want_own.insert(2000u32.to_be_bytes().to_vec(), b"own".to_vec());
-    want_own.remove(&2001u32.to_be_bytes().to_vec());
+    want_own.remove(2001u32.to_be_bytes().as_slice());
     let want_own: Pairs = want_own.range(lo..hi).map(|(k, v)| (k.clone(), v.clone())).collect();
     let got_own: Pairs = t.range("t", range, false).unwrap().map(|p| p.unwrap()).collect();
     assert_eq!(got_own, want_own);
