@@ -46,6 +46,10 @@ fn apply(chain: &mut Chain, op: &Op) {
         }
         Op::RemoveAccount { address: a } => chain.state.remove_account(address(a)),
         Op::SetSlot { address: a, slot: s, value } => {
+            // Storage exists only under an existing account (as in the EVM).
+            if chain.state.account(address(a)).is_none() {
+                chain.state.set_account(address(a), Account { nonce: 1, ..Account::default() });
+            }
             chain.state.set_storage(address(a), slot(s), U256::from(value));
         }
     }

@@ -122,3 +122,18 @@ fn a_batch_without_changes_keeps_the_root_and_writes_nothing() {
     assert!(out.updates.is_empty());
     assert_eq!(rebuild_root(&chain.state), root);
 }
+
+#[test]
+fn storage_written_before_its_account_exists_counts_once_the_account_does() {
+    // Not reachable from the EVM, but the flat state allows it: the root stays right (the
+    // storage trie is built from its leaves); its nodes are stored at its next storage change.
+    let mut chain = Chain::default();
+    chain.state.set_storage(addr(1), slot(1), U256::from(1));
+    assert_eq!(chain.commit().root, EMPTY_TRIE_ROOT);
+    chain.state.set_account(addr(1), account(1));
+    assert_eq!(chain.commit().root, rebuild_root(&chain.state));
+    for s in 2..100 {
+        chain.state.set_storage(addr(1), slot(s), U256::from(s));
+    }
+    commit_and_check(&mut chain);
+}
