@@ -3,7 +3,7 @@
 use crate::{
     Account, ChangeSet, TrieError, TrieUpdates,
     changes::StorageChanges,
-    compute::{NodeUpdates, TrieRun, compute_trie},
+    compute::{NodeUpdates, TrieRun, compute_trie, stored_root},
     cursor::{EmptyTrieCursor, HashedCursor, HashedCursorFactory, TrieCursor, TrieCursorFactory},
     prefix_set::PrefixSet,
 };
@@ -130,6 +130,12 @@ where
     N: TrieCursorFactory,
     S: HashedCursorFactory,
 {
+    if let Some(root) = stored_root(&mut nodes.storage_trie_cursor(hashed_address)?)? {
+        return Ok(root);
+    }
+    if state.hashed_storage_cursor(hashed_address)?.seek(B256::ZERO)?.is_none() {
+        return Ok(EMPTY_ROOT_HASH);
+    }
     let unchanged = StorageChanges::default();
     Ok(storage_trie(nodes, state, hashed_address, &unchanged, None)?.root)
 }
