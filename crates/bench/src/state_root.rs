@@ -2,10 +2,12 @@
 //!
 //! For each state size, random accounts are committed once; then each round changes random
 //! existing accounts (balance and nonce) and computes the new root three ways on the same data:
-//! chainstore-trie's incremental [`state_root`] (and persisting its node updates), a full
+//! chainstore-trie's incremental [`state_root`] (plus persisting its node updates), a full
 //! rebuild of all leaves with alloy-trie's `HashBuilder`, and the `eth_trie` crate (a
-//! persistent MPT holding full nodes by hash in its in-memory database). All three must agree
-//! on every root. Every store is in memory, so the numbers compare algorithms, not disks.
+//! persistent MPT holding full nodes by hash in its in-memory database; its time includes the
+//! inserts, where it updates its trie, and `root_hash`, where it hashes and stores nodes). The
+//! systems run one after the other, each alone in memory, and must agree on every root. Every
+//! store is in memory, so the numbers compare algorithms, not disks.
 
 use alloy_primitives::{B256, U256};
 use alloy_rlp::Encodable;
@@ -39,7 +41,7 @@ impl StateRootConfig {
         Self {
             accounts: vec![100_000, 1_000_000],
             changes: vec![1_000, 10_000],
-            rounds: 3,
+            rounds: 5,
             seed: 1,
         }
     }
@@ -122,115 +124,206 @@ struct CaseTimes {
 }
 
 /// Runs the scenario. `progress` is called with a line before each phase.
+///
+/// Each system runs alone (the others' memory freed), on the same deterministic data, and
+/// every root it computes must equal chainstore-trie's.
 pub fn run_state_root(
     config: &StateRootConfig,
     progress: &mut dyn FnMut(&str),
 ) -> Result<StateRootReport, StateRootBenchError> {
+    let mut report = StateRootReport::default();
     let mut times = Vec::new();
     for &accounts in &config.accounts {
-        progress(&format!("state-root: building {accounts} accounts"));
-        let mut world = World::new(accounts, config.seed)?;
-        for &changes in &config.changes {
-            progress(&format!("state-root: {accounts} accounts, {changes} changes"));
-            times.push(world.measure(changes, config.rounds)?);
+        progress(&format!("state-root: chainstore-trie, {accounts} accounts"));
+        let mut ours = Incremental::default();
+        let (incremental, roots) = drive(&mut ours, accounts, config)?;
+        report.rows.extend(space_rows(accounts, &ours.nodes));
+        drop(ours);
+        progress(&format!("state-root: full rebuild, {accounts} accounts"));
+        let (rebuild, rebuild_roots) = drive(&mut Rebuild::default(), accounts, config)?;
+        same_roots("full-rebuild", accounts, &roots, &rebuild_roots)?;
+        progress(&format!("state-root: eth_trie, {accounts} accounts"));
+        let (eth, eth_roots) = drive(&mut EthTrieSystem::new(), accounts, config)?;
+        same_roots("eth_trie", accounts, &roots, &eth_roots)?;
+        for (i, &changes) in config.changes.iter().enumerate() {
+            let (incremental, rebuild, eth_trie) = (incremental[i], rebuild[i], eth[i]);
+            times.push(CaseTimes { accounts, changes, incremental, rebuild, eth_trie });
         }
     }
-    let mut report = StateRootReport::default();
     times.iter().for_each(|t| push_rows(&mut report.rows, t));
     report.goals = goals(&times);
     Ok(report)
 }
 
-/// The same state in the three systems.
-struct World {
-    rng: SplitMix,
-    keys: Vec<B256>,
-    state: MemoryState,
-    nodes: MemoryTrieNodes,
-    eth: EthTrie<MemoryDB>,
+fn same_roots(
+    system: &'static str,
+    accounts: usize,
+    expected: &[B256],
+    got: &[B256],
+) -> Result<(), StateRootBenchError> {
+    let mismatch = expected.iter().zip(got).position(|(e, g)| e != g);
+    match mismatch {
+        None if expected.len() == got.len() => Ok(()),
+        _ => {
+            let i = mismatch.unwrap_or(0);
+            Err(StateRootBenchError::RootMismatch {
+                system,
+                case: format!("{accounts} accounts, root #{i}"),
+                got: got.get(i).copied().unwrap_or_default(),
+                expected: expected.get(i).copied().unwrap_or_default(),
+            })
+        }
+    }
 }
 
-impl World {
-    fn new(accounts: usize, seed: u64) -> Result<Self, StateRootBenchError> {
-        let mut rng = SplitMix(seed);
-        let db = Arc::new(MemoryDB::new(true));
-        let mut world = Self {
-            keys: (0..accounts).map(|_| rng.b256()).collect(),
-            rng,
-            state: MemoryState::new(),
-            nodes: MemoryTrieNodes::new(),
-            eth: EthTrie::new(db),
-        };
-        for i in 0..accounts {
-            let account = world.random_account();
-            world.set(world.keys[i], account)?;
+fn space_rows(accounts: usize, nodes: &MemoryTrieNodes) -> Vec<Row> {
+    let row = |metric: &str, value: f64, unit: &str| Row {
+        system: "chainstore-trie".into(),
+        case: format!("{accounts} accounts"),
+        metric: metric.into(),
+        value,
+        unit: unit.into(),
+    };
+    let per_account = nodes.encoded_size() as f64 / accounts as f64;
+    vec![
+        row("stored_nodes", nodes.len() as f64, "nodes"),
+        row("stored_node_bytes_per_account", per_account, "bytes"),
+    ]
+}
+
+/// One system under test.
+trait System {
+    /// Whether `set` does trie work that belongs in the time of a root (eth_trie updates its
+    /// trie on insert; the others only write the flat state, which a node writes anyway).
+    const TIMED_SET: bool;
+    fn set(&mut self, key: B256, account: Account) -> Result<(), StateRootBenchError>;
+    fn commit(&mut self) -> Result<B256, StateRootBenchError>;
+}
+
+/// Builds the state, then for each change count runs `rounds` roots; returns the median
+/// seconds per root for each change count and every root computed.
+fn drive<S: System>(
+    system: &mut S,
+    accounts: usize,
+    config: &StateRootConfig,
+) -> Result<(Vec<f64>, Vec<B256>), StateRootBenchError> {
+    let mut data = Workload::new(config.seed, accounts);
+    for i in 0..accounts {
+        let account = data.account();
+        system.set(data.keys[i], account)?;
+    }
+    let mut roots = vec![system.commit()?];
+    let mut medians = Vec::new();
+    for &changes in &config.changes {
+        let mut times = Vec::new();
+        for _ in 0..config.rounds.max(1) {
+            let batch: Vec<(B256, Account)> = (0..changes).map(|_| data.change()).collect();
+            let start = Instant::now();
+            for (key, account) in batch {
+                system.set(key, account)?;
+            }
+            let set = start.elapsed().as_secs_f64();
+            let start = Instant::now();
+            roots.push(system.commit()?);
+            let commit = start.elapsed().as_secs_f64();
+            times.push(if S::TIMED_SET { set + commit } else { commit });
         }
-        world.commit("initial state")?;
-        Ok(world)
+        medians.push(median(times));
+    }
+    Ok((medians, roots))
+}
+
+/// The deterministic data: random hashed keys, random accounts, random changes.
+struct Workload {
+    rng: SplitMix,
+    keys: Vec<B256>,
+}
+
+impl Workload {
+    fn new(seed: u64, accounts: usize) -> Self {
+        let mut rng = SplitMix(seed);
+        Self { keys: (0..accounts).map(|_| rng.b256()).collect(), rng }
     }
 
-    fn random_account(&mut self) -> Account {
+    fn account(&mut self) -> Account {
         let balance = U256::from(self.rng.next() >> 1);
         Account { nonce: self.rng.next() % 1000, balance, ..Account::default() }
     }
 
+    fn change(&mut self) -> (B256, Account) {
+        let key = self.keys[(self.rng.next() % self.keys.len() as u64) as usize];
+        (key, self.account())
+    }
+}
+
+/// chainstore-trie: incremental root, node updates persisted in memory.
+#[derive(Default)]
+struct Incremental {
+    state: MemoryState,
+    nodes: MemoryTrieNodes,
+}
+
+impl System for Incremental {
+    const TIMED_SET: bool = false;
+
     fn set(&mut self, key: B256, account: Account) -> Result<(), StateRootBenchError> {
         self.state.set_hashed_account(key, account);
+        Ok(())
+    }
+
+    fn commit(&mut self) -> Result<B256, StateRootBenchError> {
+        let changes = self.state.take_changes();
+        let out = state_root(&self.nodes, &self.state, &changes)?;
+        self.nodes.apply(&out.updates);
+        Ok(out.root)
+    }
+}
+
+/// Full rebuild of every leaf with alloy-trie's `HashBuilder`.
+#[derive(Default)]
+struct Rebuild {
+    state: MemoryState,
+}
+
+impl System for Rebuild {
+    const TIMED_SET: bool = false;
+
+    fn set(&mut self, key: B256, account: Account) -> Result<(), StateRootBenchError> {
+        self.state.set_hashed_account(key, account);
+        Ok(())
+    }
+
+    fn commit(&mut self) -> Result<B256, StateRootBenchError> {
+        self.state.take_changes();
+        Ok(rebuild_root(&self.state))
+    }
+}
+
+/// eth_trie: a persistent MPT (full nodes by hash) over its in-memory database.
+struct EthTrieSystem {
+    trie: EthTrie<MemoryDB>,
+}
+
+impl EthTrieSystem {
+    fn new() -> Self {
+        Self { trie: EthTrie::new(Arc::new(MemoryDB::new(true))) }
+    }
+}
+
+impl System for EthTrieSystem {
+    const TIMED_SET: bool = true;
+
+    fn set(&mut self, key: B256, account: Account) -> Result<(), StateRootBenchError> {
         let leaf = alloy_rlp::encode(account.to_trie_account(EMPTY_ROOT_HASH));
-        self.eth
+        self.trie
             .insert(key.as_slice(), &leaf)
             .map_err(|e| StateRootBenchError::EthTrie(e.to_string()))
     }
 
-    /// Commits pending changes in all three systems; returns their times in seconds.
-    fn commit(&mut self, case: &str) -> Result<(f64, f64, f64), StateRootBenchError> {
-        let start = Instant::now();
-        let changes = self.state.take_changes();
-        let out = state_root(&self.nodes, &self.state, &changes)?;
-        self.nodes.apply(&out.updates);
-        let incremental = start.elapsed().as_secs_f64();
-        let start = Instant::now();
-        let rebuilt = rebuild_root(&self.state);
-        let rebuild = start.elapsed().as_secs_f64();
-        let start = Instant::now();
-        let eth_root =
-            self.eth.root_hash().map_err(|e| StateRootBenchError::EthTrie(e.to_string()))?;
-        let eth = start.elapsed().as_secs_f64();
-        for (system, got) in [("full-rebuild", rebuilt), ("eth_trie", B256::from(eth_root.0))] {
-            if got != out.root {
-                let case = case.to_string();
-                return Err(StateRootBenchError::RootMismatch {
-                    system,
-                    case,
-                    got,
-                    expected: out.root,
-                });
-            }
-        }
-        Ok((incremental, rebuild, eth))
-    }
-
-    fn measure(&mut self, changes: usize, rounds: usize) -> Result<CaseTimes, StateRootBenchError> {
-        let case = format!("{} accounts, {changes} changes", self.keys.len());
-        let (mut inc, mut reb, mut eth) = (Vec::new(), Vec::new(), Vec::new());
-        for _ in 0..rounds.max(1) {
-            for _ in 0..changes {
-                let key = self.keys[(self.rng.next() % self.keys.len() as u64) as usize];
-                let account = self.random_account();
-                self.set(key, account)?;
-            }
-            let (i, r, e) = self.commit(&case)?;
-            inc.push(i);
-            reb.push(r);
-            eth.push(e);
-        }
-        Ok(CaseTimes {
-            accounts: self.keys.len(),
-            changes,
-            incremental: median(inc),
-            rebuild: median(reb),
-            eth_trie: median(eth),
-        })
+    fn commit(&mut self) -> Result<B256, StateRootBenchError> {
+        let root =
+            self.trie.root_hash().map_err(|e| StateRootBenchError::EthTrie(e.to_string()))?;
+        Ok(B256::from(root.0))
     }
 }
 
@@ -346,7 +439,7 @@ mod tests {
             seed: 7,
         };
         let report = run_state_root(&config, &mut |_| {}).unwrap();
-        assert_eq!(report.rows.len(), 2 * 2 * 3 * 2);
+        assert_eq!(report.rows.len(), 2 * 2 * 3 * 2 + 2 * 2);
         assert!(report.rows.iter().all(|row| row.value.is_finite() && row.value > 0.0));
         // Per large-size case: log growth + eth_trie; plus one rebuild goal.
         assert_eq!(report.goals.len(), 2 + 2 + 1);

@@ -7,10 +7,7 @@ use crate::{
 };
 use alloy_primitives::{Address, B256, U256, keccak256};
 use alloy_trie::{BranchNodeCompact, Nibbles};
-use std::{
-    collections::BTreeMap,
-    ops::Bound::{Excluded, Unbounded},
-};
+use std::collections::{BTreeMap, btree_map::Range};
 
 type NodeMap = BTreeMap<Nibbles, BranchNodeCompact>;
 static NO_NODES: NodeMap = BTreeMap::new();
@@ -198,33 +195,30 @@ impl HashedCursorFactory for MemoryState {
 #[derive(Debug)]
 pub struct MapCursor<'a, K, V> {
     map: &'a BTreeMap<K, V>,
-    current: Option<K>,
-    exhausted: bool,
+    range: Option<Range<'a, K, V>>,
 }
 
 impl<'a, K: Ord + Copy, V: Clone> MapCursor<'a, K, V> {
-    /// A cursor over `map`, not yet positioned.
+    /// A cursor over `map`, not yet positioned (`next` starts at the first entry).
     pub fn new(map: &'a BTreeMap<K, V>) -> Self {
-        Self { map, current: None, exhausted: false }
+        Self { map, range: None }
     }
 
     fn seek_entry(&mut self, key: &K) -> Option<(K, V)> {
-        self.position(self.map.range(key..).next())
+        self.next_in(self.map.range(key..))
     }
 
     fn next_entry(&mut self) -> Option<(K, V)> {
-        let next = match self.current {
-            Some(current) => self.map.range((Excluded(current), Unbounded)).next(),
-            None if self.exhausted => None,
-            None => self.map.iter().next(),
-        };
-        self.position(next)
+        match self.range.take() {
+            Some(range) => self.next_in(range),
+            None => self.next_in(self.map.range(..)),
+        }
     }
 
-    fn position(&mut self, entry: Option<(&K, &V)>) -> Option<(K, V)> {
-        self.current = entry.map(|(key, _)| *key);
-        self.exhausted = entry.is_none();
-        entry.map(|(key, value)| (*key, value.clone()))
+    fn next_in(&mut self, mut range: Range<'a, K, V>) -> Option<(K, V)> {
+        let entry = range.next().map(|(key, value)| (*key, value.clone()));
+        self.range = Some(range);
+        entry
     }
 }
 
