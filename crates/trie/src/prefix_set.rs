@@ -22,10 +22,15 @@ impl PrefixSet {
         self.keys.is_empty()
     }
 
-    /// Whether some changed key starts with `prefix`.
-    pub(crate) fn contains(&self, prefix: &Nibbles) -> bool {
-        let index = self.keys.partition_point(|key| key < prefix);
-        self.keys.get(index).is_some_and(|key| key.starts_with(prefix))
+    /// Bit `n` is set when some changed key starts with `prefix` followed by nibble `n`.
+    pub(crate) fn child_mask(&self, prefix: &Nibbles) -> u16 {
+        let start = self.keys.partition_point(|key| key < prefix);
+        let depth = prefix.len();
+        self.keys[start..]
+            .iter()
+            .take_while(|key| key.starts_with(prefix))
+            .filter(|key| key.len() > depth)
+            .fold(0, |mask, key| mask | 1 << key.get_unchecked(depth))
     }
 }
 
@@ -34,19 +39,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn contains_matches_prefixes_only() {
+    fn child_mask_marks_children_with_changed_keys() {
         let set = PrefixSet::new(vec![
             Nibbles::from_nibbles([1, 2, 3]),
             Nibbles::from_nibbles([0, 5]),
             Nibbles::from_nibbles([1, 2, 3]),
         ]);
-        assert!(set.contains(&Nibbles::default()));
-        assert!(set.contains(&Nibbles::from_nibbles([1])));
-        assert!(set.contains(&Nibbles::from_nibbles([1, 2, 3])));
-        assert!(set.contains(&Nibbles::from_nibbles([0, 5])));
-        assert!(!set.contains(&Nibbles::from_nibbles([1, 3])));
-        assert!(!set.contains(&Nibbles::from_nibbles([0, 5, 0])));
-        assert!(!set.contains(&Nibbles::from_nibbles([2])));
-        assert!(!PrefixSet::default().contains(&Nibbles::default()));
+        assert!(!set.is_empty());
+        assert_eq!(set.child_mask(&Nibbles::default()), 0b11);
+        assert_eq!(set.child_mask(&Nibbles::from_nibbles([1])), 1 << 2);
+        assert_eq!(set.child_mask(&Nibbles::from_nibbles([1, 2])), 1 << 3);
+        assert_eq!(set.child_mask(&Nibbles::from_nibbles([0])), 1 << 5);
+        assert_eq!(set.child_mask(&Nibbles::from_nibbles([1, 2, 3])), 0);
+        assert_eq!(set.child_mask(&Nibbles::from_nibbles([1, 3])), 0);
+        assert_eq!(set.child_mask(&Nibbles::from_nibbles([7])), 0);
+        assert_eq!(PrefixSet::default().child_mask(&Nibbles::default()), 0);
     }
 }

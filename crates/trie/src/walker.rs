@@ -44,31 +44,26 @@ struct Walker<'a, C> {
 }
 
 impl<C: TrieCursor> Walker<'_, C> {
-    /// Visits every topmost stored node under `prefix` (one, in a well-formed trie).
+    /// Visits the topmost stored node under `prefix`, if any. In a well-formed trie there is at
+    /// most one: a branch's child is a leaf, a branch, or an extension to a branch.
     fn region(&mut self, prefix: &Nibbles) -> Result<(), TrieError> {
-        let mut next = seek_under(self.cursor, prefix)?;
-        while let Some((path, node)) = next {
-            self.node(path, &node)?;
-            next = match path.increment() {
-                Some(after) => {
-                    seek_under(self.cursor, &after)?.filter(|(p, _)| p.starts_with(prefix))
-                }
-                None => None,
-            };
+        match seek_under(self.cursor, prefix)? {
+            Some((path, node)) => self.node(path, &node),
+            None => Ok(()),
         }
-        Ok(())
     }
 
     fn node(&mut self, path: Nibbles, node: &BranchNodeCompact) -> Result<(), TrieError> {
         check_node(&path, node)?;
         self.walk.visited.push(path);
+        let changed = self.changed.child_mask(&path);
         for nibble in 0..16u8 {
             if !node.state_mask.is_bit_set(nibble) {
                 continue;
             }
             let mut child = path;
             child.push(nibble);
-            if node.hash_mask.is_bit_set(nibble) && !self.changed.contains(&child) {
+            if node.hash_mask.is_bit_set(nibble) && changed & (1 << nibble) == 0 {
                 let hash = node.hash_for_nibble(nibble);
                 let stored = node.tree_mask.is_bit_set(nibble);
                 self.walk.reused.push(ReusedHash { path: child, hash, stored });
