@@ -51,6 +51,7 @@ mod codec;
 mod compute;
 mod cursor;
 mod error;
+mod json;
 pub mod memory;
 mod prefix_set;
 mod proof;

@@ -10,18 +10,25 @@ use crate::{
 use alloy_primitives::{Address, B256, Bytes, U256, keccak256};
 use alloy_rlp::EMPTY_STRING_CODE;
 use alloy_trie::{EMPTY_ROOT_HASH, Nibbles, proof::ProofNodes};
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// An account with its proof and proofs of some of its storage slots, in the shape of the
 /// `eth_getProof` response (EIP-1186). An absent account has zero nonce and balance, the
 /// empty code hash and the empty storage root.
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// Serializes to and from the JSON-RPC object (`address`, `balance`, `codeHash`, `nonce`,
+/// `storageHash`, `accountProof`, `storageProof[{key, value, proof}]`), quantities as `0x` hex.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct AccountProof {
     /// The account's address.
     pub address: Address,
     /// Account nonce.
+    #[serde(with = "crate::json::u64_quantity")]
     pub nonce: u64,
     /// Account balance.
+    #[serde(with = "crate::json::u256_quantity")]
     pub balance: U256,
     /// Hash of the account's code.
     pub code_hash: B256,
@@ -34,11 +41,13 @@ pub struct AccountProof {
 }
 
 /// A storage slot with its proof against the account's storage root.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StorageProof {
     /// The slot (not hashed).
+    #[serde(with = "crate::json::storage_key")]
     pub key: B256,
     /// The slot's value; zero for an absent slot.
+    #[serde(with = "crate::json::u256_quantity")]
     pub value: U256,
     /// Trie nodes from the storage root down to the slot.
     pub proof: Vec<Bytes>,

@@ -3,6 +3,7 @@
 
 use crate::common::{Chain, b256, hex_bytes, quantity, read_json, rebuild};
 use alloy_primitives::{Address, B256, U256, b256, keccak256};
+use alloy_trie::{HashBuilder, Nibbles, proof::verify_proof};
 use chainstore_trie::{Account, account_proof, verify_account_proof};
 use serde_json::Value;
 
@@ -63,13 +64,44 @@ fn check_network(file: &str, accounts: usize, expected: B256) {
     assert_eq!(alloc.len(), accounts, "{file}: account count");
     let (root, chain) = commit_in_batches(&alloc, 7);
     assert_eq!(root, expected, "{file}: state root");
-    // Our own proofs of every tenth genesis account (and its first slots) verify.
-    for (address, account, slots) in alloc.iter().step_by(10) {
-        let keys: Vec<B256> = slots.iter().take(3).map(|(slot, _)| *slot).collect();
+    // Our own proofs of every tenth genesis account (and its first slots, plus an absent one)
+    // verify under alloy-trie's verifier, against leaves built from the allocation itself.
+    let sampled =
+        alloc.iter().enumerate().filter(|(i, (.., slots))| i % 10 == 0 || !slots.is_empty());
+    let mut with_storage = 0;
+    for (_, (address, account, slots)) in sampled {
+        with_storage += usize::from(!slots.is_empty());
+        let mut keys: Vec<B256> = slots.iter().take(3).map(|(slot, _)| *slot).collect();
+        keys.push(B256::repeat_byte(0xee));
         let proof = account_proof(&chain.nodes, &chain.state, *address, &keys).unwrap();
-        let proven = verify_account_proof(root, &proof).unwrap();
-        assert_eq!(proven.account.map(|a| a.balance), Some(account.balance));
+        let storage_root = independent_storage_root(slots);
+        assert_eq!(proof.storage_hash, storage_root, "{file}: storage root of {address}");
+        let leaf = alloy_rlp::encode(account.to_trie_account(storage_root));
+        let key = Nibbles::unpack(keccak256(address));
+        verify_proof(expected, key, Some(leaf), &proof.account_proof).unwrap();
+        for (slot, proven) in keys.iter().zip(&proof.storage_proof) {
+            let value = slots.iter().find(|(s, _)| s == slot).map(|(_, v)| alloy_rlp::encode(v));
+            let key = Nibbles::unpack(keccak256(slot));
+            verify_proof(storage_root, key, value, &proven.proof).unwrap();
+        }
+        assert!(verify_account_proof(expected, &proof).is_ok());
     }
+    let expected_with_storage = alloc.iter().filter(|(.., slots)| !slots.is_empty()).count();
+    assert_eq!(with_storage, expected_with_storage, "{file}: every account with storage proven");
+    let absent =
+        account_proof(&chain.nodes, &chain.state, Address::repeat_byte(0xab), &[]).unwrap();
+    let key = Nibbles::unpack(keccak256(Address::repeat_byte(0xab)));
+    verify_proof(expected, key, None, &absent.account_proof).unwrap();
+}
+
+fn independent_storage_root(slots: &[(B256, U256)]) -> B256 {
+    let sorted: std::collections::BTreeMap<B256, U256> =
+        slots.iter().map(|(slot, value)| (keccak256(slot), *value)).collect();
+    let mut builder = HashBuilder::default();
+    for (key, value) in sorted {
+        builder.add_leaf(Nibbles::unpack(key), &alloy_rlp::encode(value));
+    }
+    builder.root()
 }
 
 #[test]

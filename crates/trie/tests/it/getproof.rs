@@ -1,35 +1,12 @@
 //! Real `eth_getProof` responses verify with our verifier; tampered copies are rejected.
 
-use crate::common::{b256, hex_bytes, quantity, read_json, testdata};
-use alloy_primitives::{Address, B256, Bytes, U256, keccak256};
-use chainstore_trie::{AccountProof, StorageProof, verify_account_proof};
+use crate::common::{b256, read_json, testdata};
+use alloy_primitives::{B256, U256, keccak256};
+use chainstore_trie::{AccountProof, verify_account_proof};
 use serde_json::Value;
 
-fn nodes(list: &Value) -> Vec<Bytes> {
-    let list = list.as_array().expect("proof array");
-    list.iter().map(|node| Bytes::from(hex_bytes(node.as_str().unwrap()))).collect()
-}
-
 fn parse_proof(json: &Value) -> AccountProof {
-    let text = |name: &str| json[name].as_str().unwrap_or_else(|| panic!("missing {name}"));
-    let slots = json["storageProof"].as_array().expect("storageProof");
-    AccountProof {
-        address: Address::from_slice(&hex_bytes(text("address"))),
-        nonce: quantity(text("nonce")).try_into().unwrap(),
-        balance: quantity(text("balance")),
-        code_hash: b256(text("codeHash")),
-        storage_hash: b256(text("storageHash")),
-        account_proof: nodes(&json["accountProof"]),
-        storage_proof: slots.iter().map(parse_slot).collect(),
-    }
-}
-
-fn parse_slot(json: &Value) -> StorageProof {
-    StorageProof {
-        key: b256(json["key"].as_str().unwrap()),
-        value: quantity(json["value"].as_str().unwrap()),
-        proof: nodes(&json["proof"]),
-    }
+    serde_json::from_value(json.clone()).expect("EIP-1186 JSON")
 }
 
 /// The `result` of the response line (`<<`) of an execution-apis `.io` file.
@@ -170,4 +147,23 @@ fn changed_values_are_rejected() {
         }
         rejected(&name, B256::repeat_byte(1), &proof, "a different root");
     }
+}
+
+#[test]
+fn json_round_trips_in_the_rpc_shape() {
+    for (name, _, proof) in fixtures() {
+        let json = serde_json::to_value(&proof).unwrap();
+        for field in ["address", "balance", "codeHash", "nonce", "storageHash", "accountProof"] {
+            assert!(json.get(field).is_some(), "{name}: missing {field}");
+        }
+        let nonce = json["nonce"].as_str().unwrap();
+        assert!(nonce == "0x0" || !nonce.starts_with("0x0"), "{name}: nonce {nonce} not minimal");
+        assert_eq!(parse_proof(&json), proof, "{name}");
+    }
+    let short_key = serde_json::json!({"key": "0x0", "value": "56", "proof": []});
+    let slot: chainstore_trie::StorageProof = serde_json::from_value(short_key).unwrap();
+    assert_eq!((slot.key, slot.value), (B256::ZERO, U256::from(56)));
+    let long_key =
+        serde_json::json!({"key": format!("0x{}", "11".repeat(33)), "value": 1, "proof": []});
+    assert!(serde_json::from_value::<chainstore_trie::StorageProof>(long_key).is_err());
 }
