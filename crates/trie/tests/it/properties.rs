@@ -142,3 +142,25 @@ fn storage_root(slots: &std::collections::BTreeMap<B256, U256>) -> B256 {
     }
     builder.root()
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    /// Garbage proofs never panic the verifier, and never prove a value (random bytes could
+    /// form a valid proof of absence, so absence is only checked not to panic).
+    #[test]
+    fn garbage_proofs_are_rejected_without_panicking(
+        nodes in prop::collection::vec(prop::collection::vec(any::<u8>(), 0..600), 0..6),
+        root_from_first in any::<bool>(),
+        value in any::<u64>(),
+    ) {
+        let proof: Vec<alloy_primitives::Bytes> = nodes.into_iter().map(Into::into).collect();
+        let root = match proof.first() {
+            Some(node) if root_from_first => keccak256(node),
+            _ => B256::repeat_byte(0x42),
+        };
+        let slot = chainstore_trie::StorageProof { key: B256::ZERO, value: U256::from(value), proof };
+        let verified = chainstore_trie::verify_storage_proof(root, &slot);
+        prop_assert!(value == 0 || verified.is_err());
+    }
+}
