@@ -56,6 +56,14 @@ where
     let changed = PrefixSet::new(changes.accounts.iter().map(Nibbles::unpack).collect());
     let run = account_trie(nodes, state, &changed, None, &storage_roots)?;
     updates.account_nodes = run.updates;
+    tracing::debug!(
+        target: "chainstore::trie",
+        root = %run.root,
+        changed_accounts = changes.accounts.len(),
+        changed_storage_tries = changes.storages.len(),
+        node_updates = updates.len(),
+        "state root computed"
+    );
     Ok(StateRootOutput { root: run.root, updates, storage_roots })
 }
 
