@@ -97,3 +97,20 @@ impl TrieCursor for EmptyTrieCursor {
         Ok(None)
     }
 }
+
+/// A store without any node: every trie is computed from its leaves.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct NoNodes;
+
+impl TrieCursorFactory for NoNodes {
+    type AccountCursor<'a> = EmptyTrieCursor;
+    type StorageCursor<'a> = EmptyTrieCursor;
+
+    fn account_trie_cursor(&self) -> Result<EmptyTrieCursor, TrieError> {
+        Ok(EmptyTrieCursor)
+    }
+
+    fn storage_trie_cursor(&self, _hashed_address: B256) -> Result<EmptyTrieCursor, TrieError> {
+        Ok(EmptyTrieCursor)
+    }
+}

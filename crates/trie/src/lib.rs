@@ -68,5 +68,5 @@ pub use cursor::{HashedCursor, HashedCursorFactory, StoredNode, TrieCursor, Trie
 pub use error::TrieError;
 pub use memory::{MemoryState, MemoryTrieNodes};
 pub use proof::{AccountProof, StorageProof, account_proof};
-pub use state::{EMPTY_TRIE_ROOT, StateRootOutput, state_root};
+pub use state::{EMPTY_TRIE_ROOT, StateRootOutput, rebuild_state_root, state_root};
 pub use verify::{VerifiedAccount, verify_account_proof, verify_storage_proof};

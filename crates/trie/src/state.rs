@@ -4,7 +4,9 @@ use crate::{
     Account, ChangeSet, TrieError, TrieUpdates,
     changes::StorageChanges,
     compute::{NodeUpdates, TrieRun, compute_trie, stored_root},
-    cursor::{EmptyTrieCursor, HashedCursor, HashedCursorFactory, TrieCursor, TrieCursorFactory},
+    cursor::{
+        EmptyTrieCursor, HashedCursor, HashedCursorFactory, NoNodes, TrieCursor, TrieCursorFactory,
+    },
     prefix_set::PrefixSet,
 };
 use alloy_primitives::{B256, U256};
@@ -64,6 +66,33 @@ where
         node_updates = updates.len(),
         "state root computed"
     );
+    Ok(StateRootOutput { root: run.root, updates, storage_roots })
+}
+
+/// Computes the state root from the flat state alone, ignoring any stored node, and returns
+/// every node the trie stores (all as writes) and the storage root of every account with
+/// storage.
+///
+/// For importing a state into an empty store (genesis, snapshots) and for integrity checks
+/// (compare the root and the nodes with what is stored). Costs a pass over the whole state.
+pub fn rebuild_state_root<S: HashedCursorFactory>(state: &S) -> Result<StateRootOutput, TrieError> {
+    let mut updates = TrieUpdates::default();
+    let mut storage_roots = BTreeMap::new();
+    let mut accounts = state.hashed_account_cursor()?;
+    let mut entry = accounts.seek(B256::ZERO)?;
+    while let Some((hashed_address, _)) = entry {
+        let unchanged = StorageChanges::default();
+        let run = storage_trie(&NoNodes, state, hashed_address, &unchanged, None)?;
+        if run.root != EMPTY_ROOT_HASH {
+            storage_roots.insert(hashed_address, run.root);
+        }
+        if !run.updates.is_empty() {
+            updates.storage_nodes.insert(hashed_address, run.updates);
+        }
+        entry = accounts.next()?;
+    }
+    let run = account_trie(&NoNodes, state, &PrefixSet::default(), None, &storage_roots)?;
+    updates.account_nodes = run.updates;
     Ok(StateRootOutput { root: run.root, updates, storage_roots })
 }
 

@@ -4,7 +4,7 @@
 use crate::common::{Chain, b256, hex_bytes, quantity, read_json, rebuild};
 use alloy_primitives::{Address, B256, U256, b256, keccak256};
 use alloy_trie::{HashBuilder, Nibbles, proof::verify_proof};
-use chainstore_trie::{Account, account_proof, verify_account_proof};
+use chainstore_trie::{Account, account_proof, rebuild_state_root, verify_account_proof};
 use serde_json::Value;
 
 const MAINNET_ROOT: B256 =
@@ -64,6 +64,12 @@ fn check_network(file: &str, accounts: usize, expected: B256) {
     assert_eq!(alloc.len(), accounts, "{file}: account count");
     let (root, chain) = commit_in_batches(&alloc, 7);
     assert_eq!(root, expected, "{file}: state root");
+    // The one-pass rebuild (import, verify) gives the same root and exactly the stored nodes.
+    let rebuilt = rebuild_state_root(&chain.state).unwrap();
+    assert_eq!(rebuilt.root, expected, "{file}: rebuild_state_root");
+    let mut fresh = chainstore_trie::MemoryTrieNodes::new();
+    fresh.apply(&rebuilt.updates);
+    assert_eq!(fresh, chain.nodes, "{file}: rebuilt nodes differ from the incremental ones");
     // Our own proofs of every tenth genesis account (and its first slots, plus an absent one)
     // verify under alloy-trie's verifier, against leaves built from the allocation itself.
     let sampled =

@@ -67,6 +67,8 @@ fn check_against_rebuild(chain: &Chain, root: B256, step: &str) -> Result<(), Te
     let (expected, model) = rebuild(&chain.state, true);
     prop_assert_eq!(root, expected, "{}: root differs from a full rebuild", step);
     prop_assert!(model.matches(&chain.nodes), "{}: stored nodes differ from a rebuild", step);
+    let one_pass = chainstore_trie::rebuild_state_root(&chain.state).unwrap();
+    prop_assert_eq!(one_pass.root, expected, "{}: rebuild_state_root", step);
     Ok(())
 }
 
