@@ -166,3 +166,55 @@ proptest! {
         prop_assert!(value == 0 || verified.is_err());
     }
 }
+
+/// Keys built from a few long shared prefixes, so the trie has extension nodes at every
+/// depth (hashed keys almost never do).
+fn clustered_key() -> impl Strategy<Value = B256> {
+    (0..3usize, 0..4u8, any::<u8>(), 0..3u8).prop_map(|(prefix_len, a, b, c)| {
+        let mut key = [0x5au8; 32];
+        let split = [1, 17, 30][prefix_len];
+        key[split] = a;
+        key[31] = b.wrapping_add(c);
+        if prefix_len == 2 {
+            key[0] = c;
+        }
+        B256::from(key)
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
+
+    /// The raw single-trie path on clustered keys: after every batch of inserts and deletes the
+    /// root and the stored nodes equal a `HashBuilder` rebuild's.
+    #[test]
+    fn clustered_keys_match_a_rebuild(
+        batches in prop::collection::vec(
+            prop::collection::vec((clustered_key(), prop::option::of(1u8..=255)), 1..20),
+            1..8,
+        ),
+    ) {
+        use chainstore_trie::{memory::{MapCursor, apply_nodes}, trie_root};
+        let mut leaves = std::collections::BTreeMap::<B256, Vec<u8>>::new();
+        let mut nodes = std::collections::BTreeMap::new();
+        for batch in &batches {
+            for (key, value) in batch {
+                match value {
+                    Some(v) => leaves.insert(*key, vec![*v; 40]),
+                    None => leaves.remove(key),
+                };
+            }
+            let changed = batch.iter().map(|(key, _)| *key);
+            let (root, updates) =
+                trie_root(&mut MapCursor::new(&nodes), &mut MapCursor::new(&leaves), changed).unwrap();
+            apply_nodes(&mut nodes, &updates);
+            let mut builder = HashBuilder::default().with_updates(true);
+            for (key, value) in &leaves {
+                builder.add_leaf(Nibbles::unpack(key), value);
+            }
+            prop_assert_eq!(root, builder.root());
+            let expected: std::collections::BTreeMap<_, _> = builder.split().1.into_iter().collect();
+            prop_assert_eq!(&nodes, &expected);
+        }
+    }
+}
