@@ -137,3 +137,39 @@ fn storage_written_before_its_account_exists_counts_once_the_account_does() {
     }
     commit_and_check(&mut chain);
 }
+
+#[test]
+fn unwinding_is_a_root_computation_over_the_reverted_keys() {
+    // A reorg reverts the flat state, then recomputes the root with the keys the reverted
+    // blocks changed: subtrees without such a key are the same in both states.
+    let mut chain = Chain::default();
+    for i in 0..2000 {
+        chain.state.set_account(addr(i), account(i + 1));
+    }
+    for s in 0..200 {
+        chain.state.set_storage(addr(5), slot(s), U256::from(s + 1));
+    }
+    let block1 = commit_and_check(&mut chain);
+    let saved_state = chain.state.clone();
+    let mut reverted = ChangeSet::new();
+    for block in 0..3u64 {
+        for i in (block * 7..2000).step_by(13) {
+            chain.state.set_account(addr(i), account(i + 100 + block));
+        }
+        chain.state.remove_account(addr(40 + block));
+        chain.state.set_storage(addr(5), slot(block), U256::ZERO);
+        chain.state.set_storage(addr(5), slot(500 + block), U256::from(9));
+        let changes = chain.state.take_changes();
+        reverted.extend(&changes);
+        let out = state_root(&chain.nodes, &chain.state, &changes).unwrap();
+        chain.nodes.apply(&out.updates);
+        assert_eq!(out.root, rebuild_root(&chain.state));
+    }
+    // Unwind to block 1: restore the flat state; every touched account's storage is rebuilt.
+    chain.state = saved_state;
+    let out = state_root(&chain.nodes, &chain.state, &reverted).unwrap();
+    chain.nodes.apply(&out.updates);
+    assert_eq!(out.root, block1);
+    let (_, model) = rebuild(&chain.state, true);
+    assert!(model.matches(&chain.nodes), "nodes after unwinding differ from a rebuild's");
+}
