@@ -9,6 +9,7 @@ use std::io;
 use std::path::PathBuf;
 
 pub mod report;
+pub mod state_root;
 mod system;
 pub mod wal;
 

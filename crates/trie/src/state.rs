@@ -1,0 +1,213 @@
+//! The state root: storage tries first, their roots feeding the account leaves.
+
+use crate::{
+    Account, ChangeSet, TrieError, TrieUpdates,
+    changes::StorageChanges,
+    compute::{NodeUpdates, TrieRun, compute_trie, stored_root},
+    cursor::{
+        EmptyTrieCursor, HashedCursor, HashedCursorFactory, NoNodes, TrieCursor, TrieCursorFactory,
+    },
+    prefix_set::PrefixSet,
+};
+use alloy_primitives::{B256, U256};
+use alloy_rlp::Encodable;
+use alloy_trie::{EMPTY_ROOT_HASH, Nibbles};
+use std::collections::BTreeMap;
+
+/// The new state root and what to persist for it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StateRootOutput {
+    /// The state root after the change.
+    pub root: B256,
+    /// Node writes and deletes to persist before computing the next root.
+    pub updates: TrieUpdates,
+    /// The new storage root of every changed account that still exists.
+    pub storage_roots: BTreeMap<B256, B256>,
+}
+
+/// Computes the state root after `changes`, incrementally.
+///
+/// `nodes` must hold the stored nodes as of the previous root (empty for an empty state) and
+/// `state` the flat hashed state after the change. Only the paths of changed keys are walked:
+/// the cost is the number of changed keys times the trie depth, not the size of the state.
+pub fn state_root<N, S>(
+    nodes: &N,
+    state: &S,
+    changes: &ChangeSet,
+) -> Result<StateRootOutput, TrieError>
+where
+    N: TrieCursorFactory,
+    S: HashedCursorFactory,
+{
+    let mut updates = TrieUpdates::default();
+    let mut storage_roots = BTreeMap::new();
+    let mut accounts = state.hashed_account_cursor()?;
+    for hashed_address in &changes.accounts {
+        let storage_updates = if account_exists(&mut accounts, *hashed_address)? {
+            let Some(storage) = changes.storages.get(hashed_address) else { continue };
+            let run = storage_trie(nodes, state, *hashed_address, storage, None)?;
+            storage_roots.insert(*hashed_address, run.root);
+            run.updates
+        } else {
+            all_nodes(&mut nodes.storage_trie_cursor(*hashed_address)?)?
+        };
+        if !storage_updates.is_empty() {
+            updates.storage_nodes.insert(*hashed_address, storage_updates);
+        }
+    }
+    let changed = PrefixSet::new(changes.accounts.iter().map(Nibbles::unpack).collect());
+    let run = account_trie(nodes, state, &changed, None, &storage_roots)?;
+    updates.account_nodes = run.updates;
+    tracing::debug!(
+        target: "chainstore::trie",
+        root = %run.root,
+        changed_accounts = changes.accounts.len(),
+        changed_storage_tries = changes.storages.len(),
+        node_updates = updates.len(),
+        "state root computed"
+    );
+    Ok(StateRootOutput { root: run.root, updates, storage_roots })
+}
+
+/// Computes the state root from the flat state alone, ignoring any stored node, and returns
+/// every node the trie stores (all as writes) and the storage root of every account with
+/// storage.
+///
+/// For importing a state into an empty store (genesis, snapshots) and for integrity checks
+/// (compare the root and the nodes with what is stored). Costs a pass over the whole state.
+pub fn rebuild_state_root<S: HashedCursorFactory>(state: &S) -> Result<StateRootOutput, TrieError> {
+    let mut updates = TrieUpdates::default();
+    let mut storage_roots = BTreeMap::new();
+    let mut accounts = state.hashed_account_cursor()?;
+    let mut entry = accounts.seek(B256::ZERO)?;
+    while let Some((hashed_address, _)) = entry {
+        let unchanged = StorageChanges::default();
+        let run = storage_trie(&NoNodes, state, hashed_address, &unchanged, None)?;
+        if run.root != EMPTY_ROOT_HASH {
+            storage_roots.insert(hashed_address, run.root);
+        }
+        if !run.updates.is_empty() {
+            updates.storage_nodes.insert(hashed_address, run.updates);
+        }
+        entry = accounts.next()?;
+    }
+    let run = account_trie(&NoNodes, state, &PrefixSet::default(), None, &storage_roots)?;
+    updates.account_nodes = run.updates;
+    Ok(StateRootOutput { root: run.root, updates, storage_roots })
+}
+
+/// Computes the account trie with the given changed keys; `storage_roots` overrides the
+/// storage root of the accounts it lists (the others' are read from their storage tries).
+pub(crate) fn account_trie<N, S>(
+    nodes: &N,
+    state: &S,
+    changed: &PrefixSet,
+    proof_targets: Option<Vec<Nibbles>>,
+    storage_roots: &BTreeMap<B256, B256>,
+) -> Result<TrieRun, TrieError>
+where
+    N: TrieCursorFactory,
+    S: HashedCursorFactory,
+{
+    let mut encode = |hashed_address: &B256, account: &Account, buf: &mut Vec<u8>| {
+        let storage_root = match storage_roots.get(hashed_address) {
+            Some(root) => *root,
+            None => unchanged_storage_root(nodes, state, *hashed_address)?,
+        };
+        account.to_trie_account(storage_root).encode(buf);
+        Ok(())
+    };
+    let mut trie_nodes = nodes.account_trie_cursor()?;
+    let mut leaves = state.hashed_account_cursor()?;
+    compute_trie(&mut trie_nodes, &mut leaves, changed, proof_targets, &mut encode)
+}
+
+/// Computes one account's storage trie after `changes`.
+pub(crate) fn storage_trie<N, S>(
+    nodes: &N,
+    state: &S,
+    hashed_address: B256,
+    changes: &StorageChanges,
+    proof_targets: Option<Vec<Nibbles>>,
+) -> Result<TrieRun, TrieError>
+where
+    N: TrieCursorFactory,
+    S: HashedCursorFactory,
+{
+    let mut keys: Vec<Nibbles> = changes.slots.iter().map(Nibbles::unpack).collect();
+    keys.extend(proof_targets.iter().flatten().copied());
+    let changed = PrefixSet::new(keys);
+    let mut leaves = state.hashed_storage_cursor(hashed_address)?;
+    let mut trie_nodes = nodes.storage_trie_cursor(hashed_address)?;
+    if !changes.wiped {
+        return compute_trie(
+            &mut trie_nodes,
+            &mut leaves,
+            &changed,
+            proof_targets,
+            &mut encode_slot,
+        );
+    }
+    let removed = all_nodes(&mut trie_nodes)?;
+    let mut run =
+        compute_trie(&mut EmptyTrieCursor, &mut leaves, &changed, proof_targets, &mut encode_slot)?;
+    for (path, _) in removed {
+        run.updates.entry(path).or_insert(None);
+    }
+    Ok(run)
+}
+
+/// The storage root of an account whose storage did not change.
+fn unchanged_storage_root<N, S>(
+    nodes: &N,
+    state: &S,
+    hashed_address: B256,
+) -> Result<B256, TrieError>
+where
+    N: TrieCursorFactory,
+    S: HashedCursorFactory,
+{
+    if let Some(root) = stored_root(&mut nodes.storage_trie_cursor(hashed_address)?)? {
+        return Ok(root);
+    }
+    if state.hashed_storage_cursor(hashed_address)?.seek(B256::ZERO)?.is_none() {
+        return Ok(EMPTY_ROOT_HASH);
+    }
+    let unchanged = StorageChanges::default();
+    Ok(storage_trie(nodes, state, hashed_address, &unchanged, None)?.root)
+}
+
+fn encode_slot(_key: &B256, value: &U256, buf: &mut Vec<u8>) -> Result<(), TrieError> {
+    if value.is_zero() {
+        return Err(TrieError::cursor(ZeroSlot));
+    }
+    value.encode(buf);
+    Ok(())
+}
+
+/// A storage cursor yielded a zero value, which the flat state must not hold.
+#[derive(Debug, thiserror::Error)]
+#[error("flat storage holds a zero value; zero means absent and must be deleted")]
+struct ZeroSlot;
+
+/// Whether the flat state holds the account.
+pub(crate) fn account_exists<C: HashedCursor>(
+    cursor: &mut C,
+    hashed: B256,
+) -> Result<bool, TrieError> {
+    Ok(cursor.seek(hashed)?.is_some_and(|(key, _)| key == hashed))
+}
+
+/// Deletes of every stored node of a trie.
+fn all_nodes<C: TrieCursor>(cursor: &mut C) -> Result<NodeUpdates, TrieError> {
+    let mut removed = NodeUpdates::new();
+    let mut entry = cursor.seek(&Nibbles::default())?;
+    while let Some((path, _)) = entry {
+        removed.insert(path, None);
+        entry = cursor.next()?;
+    }
+    Ok(removed)
+}
+
+/// The root of an empty trie.
+pub const EMPTY_TRIE_ROOT: B256 = EMPTY_ROOT_HASH;
