@@ -67,6 +67,6 @@ pub use compute::{NodeUpdates, trie_root};
 pub use cursor::{HashedCursor, HashedCursorFactory, StoredNode, TrieCursor, TrieCursorFactory};
 pub use error::TrieError;
 pub use memory::{MemoryState, MemoryTrieNodes};
-pub use proof::{AccountProof, StorageProof, account_proof};
+pub use proof::{AccountProof, StorageProof, account_proof, account_proof_with_changes};
 pub use state::{EMPTY_TRIE_ROOT, StateRootOutput, rebuild_state_root, state_root};
 pub use verify::{VerifiedAccount, verify_account_proof, verify_storage_proof};
