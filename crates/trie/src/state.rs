@@ -21,7 +21,8 @@ pub struct StateRootOutput {
     pub root: B256,
     /// Node writes and deletes to persist before computing the next root.
     pub updates: TrieUpdates,
-    /// The new storage root of every changed account that still exists.
+    /// The new storage root of every changed account that still exists and whose storage
+    /// changed (for [`rebuild_state_root`]: of every account with storage).
     pub storage_roots: BTreeMap<B256, B256>,
 }
 
