@@ -12,8 +12,11 @@
 //! Given the keys a block changed ([`ChangeSet`]), [`state_root`] walks only the paths of those
 //! keys, reuses the stored hash of every untouched subtree, recomputes the changed storage
 //! tries first and feeds their roots into the account leaves, and returns the new root with the
-//! node writes and deletes to persist ([`TrieUpdates`]). [`account_proof`] builds an EIP-1186
-//! proof (present or absent account and slots) and [`verify_account_proof`] checks one.
+//! node writes and deletes to persist ([`TrieUpdates`]). [`rebuild_state_root`] does one pass
+//! over a whole flat state instead (import, integrity checks). [`account_proof`] builds an
+//! EIP-1186 proof (present or absent account and slots), [`account_proof_with_changes`] one
+//! against an older flat state, and [`verify_account_proof`] checks one. Undoing blocks is a
+//! [`state_root`] over the reverted keys after reverting the flat state.
 //! Hashing, node encoding and proof checking are alloy-trie's; see `docs/trie.md`.
 //!
 //! # Example
@@ -67,6 +70,6 @@ pub use compute::{NodeUpdates, trie_root};
 pub use cursor::{HashedCursor, HashedCursorFactory, StoredNode, TrieCursor, TrieCursorFactory};
 pub use error::TrieError;
 pub use memory::{MemoryState, MemoryTrieNodes};
-pub use proof::{AccountProof, StorageProof, account_proof};
+pub use proof::{AccountProof, StorageProof, account_proof, account_proof_with_changes};
 pub use state::{EMPTY_TRIE_ROOT, StateRootOutput, rebuild_state_root, state_root};
 pub use verify::{VerifiedAccount, verify_account_proof, verify_storage_proof};

@@ -1,17 +1,16 @@
 //! EIP-1186 (`eth_getProof`) proofs of accounts and storage slots.
 
 use crate::{
-    Account, TrieError,
+    Account, ChangeSet, TrieError,
     changes::StorageChanges,
     cursor::{HashedCursor, HashedCursorFactory, TrieCursorFactory},
     prefix_set::PrefixSet,
-    state::{account_trie, storage_trie},
+    state::{account_trie, changed_storage_tries, storage_trie},
 };
 use alloy_primitives::{Address, B256, Bytes, U256, keccak256};
 use alloy_rlp::EMPTY_STRING_CODE;
 use alloy_trie::{EMPTY_ROOT_HASH, Nibbles, proof::ProofNodes};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
 
 /// An account with its proof and proofs of some of its storage slots, in the shape of the
 /// `eth_getProof` response (EIP-1186). An absent account has zero nonce and balance, the
@@ -75,18 +74,40 @@ where
     N: TrieCursorFactory,
     S: HashedCursorFactory,
 {
+    Ok(account_proof_with_changes(nodes, state, &ChangeSet::new(), address, slots)?.1)
+}
+
+/// Like [`account_proof`], for a flat state that differs from the stored nodes by `changes`
+/// (for example the state as of an older block, with `changes` the keys changed since then:
+/// historical proofs), and returns the root the proof is against.
+///
+/// Costs about what [`state_root`](crate::state_root) costs for `changes`, plus the proof paths.
+pub fn account_proof_with_changes<N, S>(
+    nodes: &N,
+    state: &S,
+    changes: &ChangeSet,
+    address: Address,
+    slots: &[B256],
+) -> Result<(B256, AccountProof), TrieError>
+where
+    N: TrieCursorFactory,
+    S: HashedCursorFactory,
+{
     let hashed_address = keccak256(address);
+    let (mut roots, _) = changed_storage_tries(nodes, state, changes, Some(hashed_address))?;
     let account = exact(&mut state.hashed_account_cursor()?, hashed_address)?;
+    let storage_changes = changes.storages.get(&hashed_address).cloned().unwrap_or_default();
     let (storage_hash, storage_proof) = match account {
-        Some(_) => prove_slots(nodes, state, hashed_address, slots)?,
+        Some(_) => prove_slots(nodes, state, hashed_address, &storage_changes, slots)?,
         None => (EMPTY_ROOT_HASH, slots.iter().map(|key| absent_slot(*key)).collect()),
     };
+    roots.insert(hashed_address, storage_hash);
     let target = Nibbles::unpack(hashed_address);
-    let changed = PrefixSet::new(vec![target]);
-    let roots = BTreeMap::from([(hashed_address, storage_hash)]);
-    let run = account_trie(nodes, state, &changed, Some(vec![target]), &roots)?;
+    let mut changed: Vec<Nibbles> = changes.accounts.iter().map(Nibbles::unpack).collect();
+    changed.push(target);
+    let run = account_trie(nodes, state, &PrefixSet::new(changed), Some(vec![target]), &roots)?;
     let account = account.unwrap_or_default();
-    Ok(AccountProof {
+    let proof = AccountProof {
         address,
         nonce: account.nonce,
         balance: account.balance,
@@ -94,13 +115,15 @@ where
         storage_hash,
         account_proof: path_nodes(&run.proof_nodes, &target),
         storage_proof,
-    })
+    };
+    Ok((run.root, proof))
 }
 
 fn prove_slots<N, S>(
     nodes: &N,
     state: &S,
     hashed_address: B256,
+    changes: &StorageChanges,
     slots: &[B256],
 ) -> Result<(B256, Vec<StorageProof>), TrieError>
 where
@@ -108,8 +131,7 @@ where
     S: HashedCursorFactory,
 {
     let targets: Vec<Nibbles> = slots.iter().map(|slot| Nibbles::unpack(keccak256(slot))).collect();
-    let run =
-        storage_trie(nodes, state, hashed_address, &StorageChanges::default(), Some(targets))?;
+    let run = storage_trie(nodes, state, hashed_address, changes, Some(targets))?;
     let mut values = state.hashed_storage_cursor(hashed_address)?;
     let mut proofs = Vec::with_capacity(slots.len());
     for slot in slots {

@@ -21,7 +21,8 @@ pub struct StateRootOutput {
     pub root: B256,
     /// Node writes and deletes to persist before computing the next root.
     pub updates: TrieUpdates,
-    /// The new storage root of every changed account that still exists.
+    /// The new storage root of every changed account that still exists and whose storage
+    /// changed (for [`rebuild_state_root`]: of every account with storage).
     pub storage_roots: BTreeMap<B256, B256>,
 }
 
@@ -39,22 +40,8 @@ where
     N: TrieCursorFactory,
     S: HashedCursorFactory,
 {
-    let mut updates = TrieUpdates::default();
-    let mut storage_roots = BTreeMap::new();
-    let mut accounts = state.hashed_account_cursor()?;
-    for hashed_address in &changes.accounts {
-        let storage_updates = if account_exists(&mut accounts, *hashed_address)? {
-            let Some(storage) = changes.storages.get(hashed_address) else { continue };
-            let run = storage_trie(nodes, state, *hashed_address, storage, None)?;
-            storage_roots.insert(*hashed_address, run.root);
-            run.updates
-        } else {
-            all_nodes(&mut nodes.storage_trie_cursor(*hashed_address)?)?
-        };
-        if !storage_updates.is_empty() {
-            updates.storage_nodes.insert(*hashed_address, storage_updates);
-        }
-    }
+    let (storage_roots, storage_nodes) = changed_storage_tries(nodes, state, changes, None)?;
+    let mut updates = TrieUpdates { storage_nodes, ..TrieUpdates::default() };
     let changed = PrefixSet::new(changes.accounts.iter().map(Nibbles::unpack).collect());
     let run = account_trie(nodes, state, &changed, None, &storage_roots)?;
     updates.account_nodes = run.updates;
@@ -67,6 +54,39 @@ where
         "state root computed"
     );
     Ok(StateRootOutput { root: run.root, updates, storage_roots })
+}
+
+/// Storage roots by hashed address.
+pub(crate) type StorageRoots = BTreeMap<B256, B256>;
+
+/// Computes the storage tries of the changed accounts (all but `skip`): the new storage roots
+/// of those that exist, and the node updates (every node deleted for those that do not).
+pub(crate) fn changed_storage_tries<N, S>(
+    nodes: &N,
+    state: &S,
+    changes: &ChangeSet,
+    skip: Option<B256>,
+) -> Result<(StorageRoots, BTreeMap<B256, NodeUpdates>), TrieError>
+where
+    N: TrieCursorFactory,
+    S: HashedCursorFactory,
+{
+    let (mut roots, mut updates) = (BTreeMap::new(), BTreeMap::new());
+    let mut accounts = state.hashed_account_cursor()?;
+    for hashed_address in changes.accounts.iter().filter(|a| Some(**a) != skip) {
+        let storage_updates = if account_exists(&mut accounts, *hashed_address)? {
+            let Some(storage) = changes.storages.get(hashed_address) else { continue };
+            let run = storage_trie(nodes, state, *hashed_address, storage, None)?;
+            roots.insert(*hashed_address, run.root);
+            run.updates
+        } else {
+            all_nodes(&mut nodes.storage_trie_cursor(*hashed_address)?)?
+        };
+        if !storage_updates.is_empty() {
+            updates.insert(*hashed_address, storage_updates);
+        }
+    }
+    Ok((roots, updates))
 }
 
 /// Computes the state root from the flat state alone, ignoring any stored node, and returns

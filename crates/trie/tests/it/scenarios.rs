@@ -2,9 +2,10 @@
 //! against the nodes a rebuild would store).
 
 use crate::common::{Chain, rebuild, rebuild_root};
-use alloy_primitives::{Address, B256, U256, b256};
+use alloy_primitives::{Address, B256, U256, b256, keccak256};
 use chainstore_trie::{
-    Account, ChangeSet, EMPTY_TRIE_ROOT, MemoryState, MemoryTrieNodes, state_root,
+    Account, ChangeSet, EMPTY_TRIE_ROOT, MemoryState, MemoryTrieNodes, account_proof_with_changes,
+    state_root, verify_account_proof,
 };
 
 fn account(n: u64) -> Account {
@@ -172,4 +173,45 @@ fn unwinding_is_a_root_computation_over_the_reverted_keys() {
     assert_eq!(out.root, block1);
     let (_, model) = rebuild(&chain.state, true);
     assert!(model.matches(&chain.nodes), "nodes after unwinding differ from a rebuild's");
+}
+
+#[test]
+fn proofs_at_an_older_block_from_current_nodes_and_the_older_flat_state() {
+    let mut chain = Chain::default();
+    for i in 0..1500 {
+        chain.state.set_account(addr(i), account(i + 1));
+    }
+    for s in 0..150 {
+        chain.state.set_storage(addr(5), slot(s), U256::from(s + 1));
+        chain.state.set_storage(addr(6), slot(s), U256::from(s + 2));
+    }
+    let old_root = commit_and_check(&mut chain);
+    let old_state = chain.state.clone();
+    let mut since = ChangeSet::new();
+    for block in 0..3u64 {
+        for i in (block..1500).step_by(11) {
+            chain.state.set_account(addr(i), account(i + 50 + block));
+        }
+        chain.state.remove_account(addr(40 + block));
+        chain.state.set_storage(addr(5), slot(block), U256::from(77));
+        chain.state.set_storage(addr(6), slot(block + 10), U256::ZERO);
+        let changes = chain.state.take_changes();
+        since.extend(&changes);
+        let out = state_root(&chain.nodes, &chain.state, &changes).unwrap();
+        chain.nodes.apply(&out.updates);
+    }
+    let slots = [slot(0), slot(1), slot(10), slot(11), slot(999)];
+    for a in [addr(5), addr(6), addr(40), addr(41), addr(7), addr(100_000)] {
+        let (root, proof) =
+            account_proof_with_changes(&chain.nodes, &old_state, &since, a, &slots).unwrap();
+        assert_eq!(root, old_root);
+        let proven = verify_account_proof(old_root, &proof).unwrap();
+        assert_eq!(proven.account.map(|t| t.nonce), old_state.account(a).map(|o| o.nonce));
+        for (slot, value) in &proven.storage {
+            let hashed = (keccak256(a), keccak256(slot));
+            let expected = old_state.hashed_storage(hashed.0).get(&hashed.1).copied();
+            let expected = expected.filter(|_| old_state.account(a).is_some());
+            assert_eq!(*value, expected.unwrap_or_default(), "{a} slot {slot}");
+        }
+    }
 }
