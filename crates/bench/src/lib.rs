@@ -30,6 +30,9 @@ pub enum BenchError {
     /// An error from the commit log under test.
     #[error("commit log: {0}")]
     Wal(#[from] chainstore_engine::wal::WalError),
+    /// An error from the state-root benchmark.
+    #[error("state-root benchmark: {0}")]
+    StateRoot(#[from] state_root::StateRootBenchError),
 }
 
 impl BenchError {

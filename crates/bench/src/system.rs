@@ -91,3 +91,23 @@ pub(crate) fn process_cpu_time() -> Option<Duration> {
     // Clock ticks: 100 per second on Linux (USER_HZ) for every architecture it runs on here.
     Some(Duration::from_millis((utime + stime) * 10))
 }
+
+/// The hardware line of a run in `dir`: cores, CPU, `fdatasync` p50 measured now, file system,
+/// kernel. `page_cache` says whether cold reads dropped the cache (`"dropped"`) or not.
+pub(crate) fn hardware(
+    dir: &Path,
+    fsync_samples: usize,
+    page_cache: &str,
+) -> Result<crate::Hardware, BenchError> {
+    let fsync = fdatasync_latency(dir, fsync_samples)?;
+    let (filesystem, device) = filesystem_of(dir);
+    Ok(crate::Hardware {
+        cores: cores(),
+        cpu: cpu_model(),
+        fdatasync_p50_us: fsync.p50.as_secs_f64() * 1e6,
+        filesystem,
+        device,
+        page_cache: page_cache.into(),
+        kernel: kernel(),
+    })
+}

@@ -19,6 +19,21 @@ enum Scenario {
     /// The commit log: append latency vs raw write+fdatasync, group commit scaling, recovery scan
     /// vs sequential read.
     Wal(WalArgs),
+    /// The trie: incremental state root vs a full rebuild vs eth_trie (in memory).
+    StateRoot(StateRootArgs),
+}
+
+#[derive(Debug, Args)]
+struct StateRootArgs {
+    /// Print one JSON object instead of a table.
+    #[arg(long)]
+    json: bool,
+    /// Small sizes (1K and 10K accounts; seconds, for CI).
+    #[arg(long)]
+    quick: bool,
+    /// Add 10M accounts (needs several GiB of memory and many minutes).
+    #[arg(long, conflicts_with = "quick")]
+    large: bool,
 }
 
 #[derive(Debug, Args)]
@@ -45,6 +60,17 @@ pub(crate) fn run(args: BenchArgs) -> anyhow::Result<()> {
                 .with_context(|| format!("cannot create a directory in {}", parent.display()))?;
             let opts = WalBenchOptions { dir: work.path().to_path_buf(), quick: a.quick };
             let report = chainstore_bench::wal::run(&opts).context("wal benchmark failed")?;
+            print(&report, a.json)
+        }
+        Scenario::StateRoot(a) => {
+            use chainstore_bench::state_root::{StateRootConfig, report};
+            let config = match (a.quick, a.large) {
+                (true, _) => StateRootConfig::ci(),
+                (_, true) => StateRootConfig::large(),
+                _ => StateRootConfig::standard(),
+            };
+            let report = report(&config, &std::env::current_dir()?, &mut |m| eprintln!("{m}"))
+                .context("state-root benchmark failed")?;
             print(&report, a.json)
         }
     }

@@ -44,3 +44,28 @@ fn bench_wal_quick_json() {
     // The work directory inside --dir is removed.
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
 }
+
+#[test]
+fn bench_state_root_quick_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_chainstore"))
+        .args(["bench", "state-root", "--quick", "--json"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "exit {:?}: {stderr}", out.status);
+    let v: Value = serde_json::from_str(&String::from_utf8(out.stdout).unwrap()).unwrap();
+    assert_eq!(v["scenario"], "state-root");
+    let rows = v["rows"].as_array().unwrap();
+    for system in ["chainstore-trie", "full-rebuild", "eth_trie"] {
+        assert!(rows.iter().any(|r| r["system"] == system), "no {system} rows: {rows:?}");
+    }
+    assert!(rows.iter().all(|r| r["value"].as_f64().unwrap() > 0.0));
+    let goals = v["goals"].as_array().unwrap();
+    assert!(!goals.is_empty());
+    assert!(
+        goals.iter().all(|g| g["met"].is_boolean() && g["target"].as_f64().is_some()),
+        "{goals:?}"
+    );
+}
