@@ -462,6 +462,33 @@ impl SplitMix {
     }
 }
 
+/// Runs the scenario and returns it as a [`crate::Report`], with the hardware line measured in
+/// `dir` (the trie benchmark itself runs in memory).
+pub fn report(
+    config: &StateRootConfig,
+    dir: &std::path::Path,
+    progress: &mut dyn FnMut(&str),
+) -> Result<crate::Report, crate::BenchError> {
+    let hardware = crate::system::hardware(dir, 20, "n/a (in memory)")?;
+    let run = run_state_root(config, progress)?;
+    let rows = run
+        .rows
+        .into_iter()
+        .map(|r| crate::Row::new(&r.system, &r.case, &r.metric, r.value, &r.unit))
+        .collect();
+    let goals = run
+        .goals
+        .into_iter()
+        .map(|g| crate::Goal {
+            target: g.target.trim_start_matches(['≤', '≥', ' ']).parse().unwrap_or(f64::NAN),
+            goal: format!("{} ({})", g.goal, g.target),
+            measured: g.measured,
+            met: g.met,
+        })
+        .collect();
+    Ok(crate::Report { scenario: "state-root".into(), hardware, rows, goals })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -503,31 +530,4 @@ mod tests {
         }
         println!("{}", serde_json::to_string(&report).unwrap());
     }
-}
-
-/// Runs the scenario and returns it as a [`crate::Report`], with the hardware line measured in
-/// `dir` (the trie benchmark itself runs in memory).
-pub fn report(
-    config: &StateRootConfig,
-    dir: &std::path::Path,
-    progress: &mut dyn FnMut(&str),
-) -> Result<crate::Report, crate::BenchError> {
-    let hardware = crate::system::hardware(dir, 20, "n/a (in memory)")?;
-    let run = run_state_root(config, progress)?;
-    let rows = run
-        .rows
-        .into_iter()
-        .map(|r| crate::Row::new(&r.system, &r.case, &r.metric, r.value, &r.unit))
-        .collect();
-    let goals = run
-        .goals
-        .into_iter()
-        .map(|g| crate::Goal {
-            target: g.target.trim_start_matches(['≤', '≥', ' ']).parse().unwrap_or(f64::NAN),
-            goal: format!("{} ({})", g.goal, g.target),
-            measured: g.measured,
-            met: g.met,
-        })
-        .collect();
-    Ok(crate::Report { scenario: "state-root".into(), hardware, rows, goals })
 }
