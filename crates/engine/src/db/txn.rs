@@ -209,6 +209,11 @@ impl WriteTxn {
         self.delete(table.name(), &key.encode())
     }
 
+    /// The tables that have data in this transaction's snapshot, sorted.
+    pub fn tables(&self) -> Result<Vec<String>> {
+        self.snapshot.tables()
+    }
+
     /// The sequence number of the snapshot this transaction reads.
     pub fn snapshot_seq(&self) -> u64 {
         self.snapshot.seq

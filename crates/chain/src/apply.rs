@@ -1,0 +1,214 @@
+//! Writing a block into a write transaction: the state diff (with the values it replaces, for
+//! unwinding), the trie updates, and the block's data and indexes.
+
+use alloy_primitives::KECCAK256_EMPTY as KECCAK_EMPTY;
+use alloy_primitives::{Address, B256, U256, keccak256};
+use chainstore_engine::backend::KeyRange;
+use chainstore_engine::db::WriteTxn;
+use chainstore_trie::{Account, ChangeSet, StateRootOutput, encode_node, encode_path};
+
+use crate::error::{ChainError, Result};
+use crate::schema::*;
+use crate::{AccountChange, BlockCommit, Header};
+
+/// Applies the state diff of block `number`, recording the replaced values; returns what the
+/// trie must recompute.
+pub(crate) fn apply_state(
+    txn: &mut WriteTxn,
+    number: u64,
+    state: &[(Address, Option<AccountChange>)],
+) -> Result<ChangeSet> {
+    let mut changes = ChangeSet::new();
+    for (address, change) in state {
+        let hashed = keccak256(address);
+        let previous = read_account(txn, hashed)?;
+        record_account(txn, number, hashed, previous.as_ref())?;
+        changes.touch_hashed_account(hashed);
+        match change {
+            None => {
+                if previous.is_some() {
+                    txn.delete(HASHED_ACCOUNTS, hashed.as_slice())?;
+                }
+                wipe_storage(txn, number, hashed)?;
+                changes.wipe_hashed_storage(hashed);
+            }
+            Some(c) => {
+                if previous.is_none() {
+                    // A new account's storage trie is built from its slots alone.
+                    changes.wipe_hashed_storage(hashed);
+                }
+                let mut account = previous.unwrap_or_default();
+                if let Some(nonce) = c.nonce {
+                    account.nonce = nonce;
+                }
+                if let Some(balance) = c.balance {
+                    account.balance = balance;
+                }
+                if let Some(code) = &c.code {
+                    account.code_hash =
+                        if code.is_empty() { KECCAK_EMPTY } else { keccak256(code) };
+                    if !code.is_empty() {
+                        txn.put_as(&CODE, &account.code_hash.0, &code.to_vec())?;
+                    }
+                }
+                txn.put(HASHED_ACCOUNTS, hashed.as_slice(), &encode_account(&account))?;
+                for (slot, value) in &c.storage {
+                    let hashed_slot = keccak256(slot);
+                    set_slot(txn, number, hashed, hashed_slot, *value)?;
+                    changes.touch_hashed_slot(hashed, hashed_slot);
+                }
+            }
+        }
+    }
+    Ok(changes)
+}
+
+pub(crate) fn read_account(txn: &WriteTxn, hashed: B256) -> Result<Option<Account>> {
+    txn.get(HASHED_ACCOUNTS, hashed.as_slice())?
+        .map(|b| decode_account(&b).map_err(|d| corrupt(HASHED_ACCOUNTS, hashed, d)))
+        .transpose()
+}
+
+fn corrupt(table: &'static str, key: impl std::fmt::Display, detail: String) -> ChainError {
+    ChainError::Corrupt { table, detail: format!("key {key}: {detail}") }
+}
+
+/// Records the account as it was before block `number`, unless already recorded for it.
+fn record_account(
+    txn: &mut WriteTxn,
+    number: u64,
+    hashed: B256,
+    previous: Option<&Account>,
+) -> Result<()> {
+    let k = key(&[&number.to_be_bytes(), hashed.as_slice()]);
+    if txn.get(ACCOUNT_CHANGES, &k)?.is_none() {
+        let value = match previous {
+            Some(a) => [&[1u8][..], &encode_account(a)].concat(),
+            None => vec![0u8],
+        };
+        txn.put(ACCOUNT_CHANGES, &k, &value)?;
+    }
+    Ok(())
+}
+
+fn set_slot(txn: &mut WriteTxn, number: u64, hashed: B256, slot: B256, value: U256) -> Result<()> {
+    let k = key(&[hashed.as_slice(), slot.as_slice()]);
+    let previous = txn.get(HASHED_STORAGE, &k)?;
+    let change_key = key(&[&number.to_be_bytes(), &k]);
+    if txn.get(STORAGE_CHANGES, &change_key)?.is_none() {
+        let before = previous.unwrap_or_else(|| vec![0u8; 32]);
+        txn.put(STORAGE_CHANGES, &change_key, &before)?;
+    }
+    if value.is_zero() {
+        txn.delete(HASHED_STORAGE, &k)?;
+    } else {
+        txn.put(HASHED_STORAGE, &k, &value.to_be_bytes::<32>())?;
+    }
+    Ok(())
+}
+
+/// Deletes every slot of an account (recording each value) and its storage root.
+fn wipe_storage(txn: &mut WriteTxn, number: u64, hashed: B256) -> Result<()> {
+    let slots: Vec<Vec<u8>> = txn
+        .range(HASHED_STORAGE, KeyRange::prefix(hashed.as_slice()), false)?
+        .map(|r| r.map(|(k, _)| k))
+        .collect::<Result<_, _>>()?;
+    for k in slots {
+        let slot = B256::from_slice(&k[32..]);
+        set_slot(txn, number, hashed, slot, U256::ZERO)?;
+    }
+    txn.delete_as(&STORAGE_ROOTS, &hashed.0)?;
+    Ok(())
+}
+
+/// Persists the trie's node updates and the new storage roots.
+pub(crate) fn write_trie(txn: &mut WriteTxn, output: &StateRootOutput) -> Result<()> {
+    for (path, node) in &output.updates.account_nodes {
+        let k = encode_path(path);
+        match node {
+            Some(n) => txn.put(ACCOUNT_TRIE, &k, &encode_node(n))?,
+            None => txn.delete(ACCOUNT_TRIE, &k)?,
+        }
+    }
+    for (hashed, nodes) in &output.updates.storage_nodes {
+        for (path, node) in nodes {
+            let k = key(&[hashed.as_slice(), &encode_path(path)]);
+            match node {
+                Some(n) => txn.put(STORAGE_TRIE, &k, &encode_node(n))?,
+                None => txn.delete(STORAGE_TRIE, &k)?,
+            }
+        }
+    }
+    for (hashed, root) in &output.storage_roots {
+        if *root == chainstore_trie::EMPTY_TRIE_ROOT {
+            txn.delete_as(&STORAGE_ROOTS, &hashed.0)?;
+        } else {
+            txn.put_as(&STORAGE_ROOTS, &hashed.0, &root.0)?;
+        }
+    }
+    Ok(())
+}
+
+/// Writes the header, transactions, receipts, indexes and metadata of a block.
+pub(crate) fn write_block(
+    txn: &mut WriteTxn,
+    block: &BlockCommit,
+    state_root: B256,
+) -> Result<Header> {
+    let number = block.number;
+    if txn.get_as(&BLOCK_NUMBERS, &block.hash.0)?.is_some() {
+        return Err(ChainError::DuplicateBlock { number, hash: block.hash });
+    }
+    let mut log_count = 0u64;
+    for (i, tx) in block.transactions.iter().enumerate() {
+        if txn.get_as(&TRANSACTIONS, &tx.hash.0)?.is_some() {
+            return Err(ChainError::DuplicateTransaction { number, hash: tx.hash });
+        }
+        let idx = (i as u32).to_be_bytes();
+        let n = number.to_be_bytes();
+        txn.put_as(&TRANSACTIONS, &tx.hash.0, &StoredTx::new(tx, number, i as u64))?;
+        txn.put(BLOCK_TXS, &key(&[&n, &idx]), tx.hash.as_slice())?;
+        txn.put(TX_BY_SENDER, &key(&[tx.from.as_slice(), &n, &idx]), tx.hash.as_slice())?;
+        if let Some(to) = tx.to {
+            txn.put(TX_BY_RECIPIENT, &key(&[to.as_slice(), &n, &idx]), tx.hash.as_slice())?;
+        }
+        let Some(receipt) = block.receipts.get(i) else { continue };
+        txn.put_as(&RECEIPTS, &tx.hash.0, receipt)?;
+        for (position, log) in receipt.logs.iter().enumerate() {
+            let pointer = LogPointer { tx_index: i as u32, position: position as u32 }.encode();
+            let at = (log_count as u32).to_be_bytes();
+            txn.put(LOGS_BY_ADDRESS, &key(&[log.address.as_slice(), &n, &at]), &pointer)?;
+            for (p, topic) in log.topics.iter().enumerate() {
+                txn.put(LOGS_BY_TOPIC, &key(&[&[p as u8], topic.as_slice(), &n, &at]), &pointer)?;
+            }
+            log_count += 1;
+        }
+    }
+    for (name, value) in &block.metadata {
+        txn.put(&metadata_table(name)?, &number.to_be_bytes(), value)?;
+    }
+    let header = Header {
+        number,
+        hash: block.hash,
+        parent_hash: block.parent_hash,
+        timestamp: block.timestamp,
+        state_root,
+        transaction_count: block.transactions.len() as u64,
+        log_count,
+    };
+    txn.put_as(&HEADERS, &number, &header)?;
+    txn.put_as(&BLOCK_NUMBERS, &block.hash.0, &number)?;
+    txn.put_as(&META, &HEAD_KEY.to_vec(), &number)?;
+    Ok(header)
+}
+
+/// The table holding per-block metadata `name`.
+pub(crate) fn metadata_table(name: &str) -> Result<String> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+    if !ok {
+        return Err(ChainError::BadMetadataName(name.to_string()));
+    }
+    Ok(format!("{BLOCKMETA_PREFIX}{name}"))
+}

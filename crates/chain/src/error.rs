@@ -1,0 +1,117 @@
+//! Errors of the chain store.
+
+use alloy_primitives::B256;
+
+/// An error from the chain store.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ChainError {
+    /// The block does not follow the head.
+    #[error(
+        "block {number}: expected block number {expected} (the head is {head}); nothing was changed"
+    )]
+    WrongNumber {
+        /// The block's number.
+        number: u64,
+        /// The number that would follow the head.
+        expected: u64,
+        /// The head, as text (`none` on an empty store).
+        head: String,
+    },
+    /// The parent hash is not the head's hash.
+    #[error(
+        "block {number}: parentHash {got} is not the hash of the head block {head} ({expected}); nothing was changed"
+    )]
+    WrongParent {
+        /// The block's number.
+        number: u64,
+        /// The head's number.
+        head: u64,
+        /// The head's hash.
+        expected: B256,
+        /// The block's parent hash.
+        got: B256,
+    },
+    /// Receipts do not match the transactions.
+    #[error("block {number}: {detail}; nothing was changed")]
+    ReceiptMismatch {
+        /// The block's number.
+        number: u64,
+        /// What does not match.
+        detail: String,
+    },
+    /// A transaction hash that is already stored (or repeated in the block).
+    #[error("block {number}: transaction {hash} is already in the chain; nothing was changed")]
+    DuplicateTransaction {
+        /// The block's number.
+        number: u64,
+        /// The transaction hash.
+        hash: B256,
+    },
+    /// The block hash is already stored.
+    #[error("block {number}: block hash {hash} is already in the chain; nothing was changed")]
+    DuplicateBlock {
+        /// The block's number.
+        number: u64,
+        /// The hash.
+        hash: B256,
+    },
+    /// The computed state root differs from the expected one.
+    #[error(
+        "block {number}: state root mismatch: expected {expected}, computed {computed}; nothing was changed"
+    )]
+    StateRootMismatch {
+        /// The block's number.
+        number: u64,
+        /// The root the block said it produces.
+        expected: B256,
+        /// The root the state diff produces.
+        computed: B256,
+    },
+    /// A metadata table name that cannot be used.
+    #[error("invalid metadata table name {0:?}: use 1 to 64 characters of a-z, 0-9 and _")]
+    BadMetadataName(String),
+    /// `genesis` on a store that already has blocks.
+    #[error("the store is not empty (its head is block {head}); genesis needs an empty store")]
+    NotEmpty {
+        /// The head's number.
+        head: u64,
+    },
+    /// Unwinding to a block above the head.
+    #[error("cannot unwind to block {target}: the head is block {head}")]
+    UnwindAboveHead {
+        /// The requested block.
+        target: u64,
+        /// The head's number.
+        head: u64,
+    },
+    /// Unwinding did not restore the state root of the target block (a bug or damage).
+    #[error(
+        "unwinding to block {target} computed state root {computed}, but the block's root is {expected}; nothing was changed"
+    )]
+    UnwindRootMismatch {
+        /// The target block.
+        target: u64,
+        /// The stored root of the target block.
+        expected: B256,
+        /// The root after reverting.
+        computed: B256,
+    },
+    /// A stored entry does not decode.
+    #[error("corrupt entry in table {table}: {detail}")]
+    Corrupt {
+        /// The table.
+        table: &'static str,
+        /// What is wrong, with the key.
+        detail: String,
+    },
+    /// The database failed.
+    #[error(transparent)]
+    Db(#[from] chainstore_engine::db::Error),
+    /// The trie failed.
+    #[error("trie: {0}")]
+    Trie(#[from] chainstore_trie::TrieError),
+}
+
+/// Shorthand for results of chain operations.
+pub type Result<T, E = ChainError> = std::result::Result<T, E>;

@@ -1,0 +1,36 @@
+//! The chain store: blocks, transactions, receipts, logs and Ethereum state with an
+//! incrementally maintained Merkle Patricia Trie, on chainstore's transactional engine.
+//!
+//! ```
+//! use alloy_primitives::{Address, B256, U256};
+//! use chainstore_chain::{AccountChange, BlockCommit, ChainStore};
+//! # let dir = tempfile::tempdir().unwrap();
+//! let store = ChainStore::open(dir.path(), Default::default()).unwrap();
+//! let alice = Address::repeat_byte(0xa1);
+//! let genesis = BlockCommit {
+//!     number: 0,
+//!     hash: B256::repeat_byte(1),
+//!     state: vec![(alice, Some(AccountChange { balance: Some(U256::from(100)), ..Default::default() }))],
+//!     ..Default::default()
+//! };
+//! let info = store.commit_block(&genesis).unwrap();
+//! assert_eq!(store.account(alice).unwrap().unwrap().balance, U256::from(100));
+//! let proof = store.proof(alice, &[]).unwrap();
+//! let verified = chainstore_trie::verify_account_proof(info.state_root, &proof).unwrap();
+//! assert_eq!(verified.account.unwrap().balance, U256::from(100));
+//! ```
+
+mod apply;
+mod cursors;
+mod error;
+mod query;
+pub mod schema;
+mod store;
+mod types;
+mod unwind;
+
+pub use chainstore_trie::{AccountProof, StorageProof};
+pub use error::{ChainError, Result};
+pub use query::AccountInfo;
+pub use store::ChainStore;
+pub use types::*;

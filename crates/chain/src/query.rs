@@ -1,0 +1,300 @@
+//! Reading the chain: blocks, transactions, receipts, logs, state and proofs. Every query reads
+//! one consistent snapshot.
+
+use std::collections::{BTreeMap, HashMap};
+
+use alloy_primitives::{Address, B256, Bytes, U256, keccak256};
+use chainstore_engine::backend::KeyRange;
+use chainstore_engine::db::ReadTxn;
+use chainstore_trie::{AccountProof, EMPTY_TRIE_ROOT, account_proof};
+use std::ops::Bound;
+
+use crate::apply::metadata_table;
+use crate::cursors::View;
+use crate::error::{ChainError, Result};
+use crate::schema::*;
+use crate::{Block, ChainStore, Header, LocatedLog, LogFilter, Receipt, Transaction, TxLocation};
+
+/// An account's state, as `eth_getProof` and the `account` command report it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AccountInfo {
+    /// Nonce.
+    pub nonce: u64,
+    /// Balance.
+    pub balance: U256,
+    /// Code hash (`keccak256` of empty code for accounts without code).
+    pub code_hash: B256,
+    /// Storage root (the empty-trie root for accounts without storage).
+    pub storage_root: B256,
+}
+
+fn corrupt(
+    table: &'static str,
+    key: impl std::fmt::Display,
+    detail: impl std::fmt::Display,
+) -> ChainError {
+    ChainError::Corrupt { table, detail: format!("key {key}: {detail}") }
+}
+
+fn b256(table: &'static str, bytes: &[u8]) -> Result<B256> {
+    if bytes.len() != 32 {
+        return Err(corrupt(table, "-", format!("value of {} bytes, expected 32", bytes.len())));
+    }
+    Ok(B256::from_slice(bytes))
+}
+
+impl ChainStore {
+    /// A read snapshot, for several queries that must agree with each other.
+    pub fn snapshot(&self) -> ReadTxn {
+        self.db.begin_read()
+    }
+
+    /// The header of block `number`.
+    pub fn header(&self, number: u64) -> Result<Option<Header>> {
+        Ok(self.db.begin_read().get_as(&HEADERS, &number)?)
+    }
+
+    /// Block `number` with its transactions.
+    pub fn block(&self, number: u64) -> Result<Option<Block>> {
+        let r = self.db.begin_read();
+        block_at(&r, number)
+    }
+
+    /// The block with hash `hash`.
+    pub fn block_by_hash(&self, hash: B256) -> Result<Option<Block>> {
+        let r = self.db.begin_read();
+        match r.get_as(&BLOCK_NUMBERS, &hash.0)? {
+            Some(n) => block_at(&r, n),
+            None => Ok(None),
+        }
+    }
+
+    /// A transaction and where it is.
+    pub fn transaction(&self, hash: B256) -> Result<Option<TxLocation>> {
+        let r = self.db.begin_read();
+        locate(&r, hash)
+    }
+
+    /// A receipt and where its transaction is.
+    pub fn receipt(&self, hash: B256) -> Result<Option<(Receipt, TxLocation)>> {
+        let r = self.db.begin_read();
+        let Some(receipt) = r.get_as(&RECEIPTS, &hash.0)? else { return Ok(None) };
+        let location = locate(&r, hash)?
+            .ok_or_else(|| corrupt("transactions", hash, "receipt without transaction"))?;
+        Ok(Some((receipt, location)))
+    }
+
+    /// Transactions sent or received by `address` in blocks `from..=to`, in chain order.
+    pub fn transactions_by_address(
+        &self,
+        address: Address,
+        from: u64,
+        to: u64,
+    ) -> Result<Vec<TxLocation>> {
+        let r = self.db.begin_read();
+        let mut found = BTreeMap::new();
+        for table in [TX_BY_SENDER, TX_BY_RECIPIENT] {
+            let range = block_range(address.as_slice(), from, to);
+            for pair in r.range(table, range, false)? {
+                let (k, v) = pair?;
+                let position = k[20..].to_vec();
+                found.insert(position, b256(table, &v)?);
+            }
+        }
+        found
+            .into_values()
+            .map(|h| {
+                locate(&r, h)?
+                    .ok_or_else(|| corrupt("transactions", h, "index entry without transaction"))
+            })
+            .collect()
+    }
+
+    /// Logs matching `filter`, in chain order (the `eth_getLogs` rules).
+    pub fn logs(&self, filter: &LogFilter) -> Result<Vec<LocatedLog>> {
+        let r = self.db.begin_read();
+        let Some(head) = r.get_as(&META, &HEAD_KEY.to_vec())? else { return Ok(Vec::new()) };
+        let from = filter.from_block.unwrap_or(0);
+        let to = filter.to_block.unwrap_or(head).min(head);
+        if from > to {
+            return Ok(Vec::new());
+        }
+        let candidates = log_candidates(&r, filter, from, to)?;
+        let mut blocks: HashMap<u64, Header> = HashMap::new();
+        let mut receipts: HashMap<(u64, u32), (B256, Receipt)> = HashMap::new();
+        let mut out = Vec::new();
+        for ((number, log_index), pointer) in candidates {
+            if let std::collections::hash_map::Entry::Vacant(e) = blocks.entry(number) {
+                let h = r.get_as(&HEADERS, &number)?;
+                e.insert(h.ok_or_else(|| {
+                    corrupt("headers", number, "log index entry for a missing block")
+                })?);
+            }
+            let key = (number, pointer.tx_index);
+            if let std::collections::hash_map::Entry::Vacant(e) = receipts.entry(key) {
+                e.insert(receipt_at(&r, number, pointer.tx_index)?);
+            }
+            let (tx_hash, receipt) = &receipts[&key];
+            let log = receipt
+                .logs
+                .get(pointer.position as usize)
+                .ok_or_else(|| corrupt("logs index", number, "points past the receipt's logs"))?;
+            if filter.matches(log) {
+                out.push(LocatedLog {
+                    log: log.clone(),
+                    block_number: number,
+                    block_hash: blocks[&number].hash,
+                    transaction_hash: *tx_hash,
+                    transaction_index: u64::from(pointer.tx_index),
+                    log_index: u64::from(log_index),
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// An account's state at the head (`None` if it does not exist).
+    pub fn account(&self, address: Address) -> Result<Option<AccountInfo>> {
+        let r = self.db.begin_read();
+        let hashed = keccak256(address);
+        let Some(bytes) = r.get(HASHED_ACCOUNTS, hashed.as_slice())? else { return Ok(None) };
+        let a = decode_account(&bytes).map_err(|d| corrupt(HASHED_ACCOUNTS, hashed, d))?;
+        let storage_root = r.get_as(&STORAGE_ROOTS, &hashed.0)?.map_or(EMPTY_TRIE_ROOT, B256::from);
+        Ok(Some(AccountInfo {
+            nonce: a.nonce,
+            balance: a.balance,
+            code_hash: a.code_hash,
+            storage_root,
+        }))
+    }
+
+    /// A storage slot's value at the head (zero if unset).
+    pub fn storage(&self, address: Address, slot: B256) -> Result<U256> {
+        let r = self.db.begin_read();
+        let k = key(&[keccak256(address).as_slice(), keccak256(slot).as_slice()]);
+        match r.get(HASHED_STORAGE, &k)? {
+            Some(v) => decode_value(&v).map_err(|d| corrupt(HASHED_STORAGE, address, d)),
+            None => Ok(U256::ZERO),
+        }
+    }
+
+    /// Code by its hash.
+    pub fn code(&self, code_hash: B256) -> Result<Option<Bytes>> {
+        Ok(self.db.begin_read().get_as(&CODE, &code_hash.0)?.map(Bytes::from))
+    }
+
+    /// An EIP-1186 proof of `address` and `slots` against the head's state root.
+    pub fn proof(&self, address: Address, slots: &[B256]) -> Result<AccountProof> {
+        let r = self.db.begin_read();
+        let view = View(&r);
+        Ok(account_proof(&view, &view, address, slots)?)
+    }
+
+    /// Per-block metadata `name` of block `number`.
+    pub fn metadata(&self, name: &str, number: u64) -> Result<Option<Vec<u8>>> {
+        Ok(self.db.begin_read().get(&metadata_table(name)?, &number.to_be_bytes())?)
+    }
+}
+
+/// Keys `prefix ‖ number ‖ ...` for `from <= number <= to`.
+fn block_range(prefix: &[u8], from: u64, to: u64) -> KeyRange {
+    let start = key(&[prefix, &from.to_be_bytes()]);
+    let end = match to.checked_add(1) {
+        Some(next) => Bound::Excluded(key(&[prefix, &next.to_be_bytes()])),
+        None => match chainstore_engine::backend::prefix_successor(prefix) {
+            Some(s) => Bound::Excluded(s),
+            None => Bound::Unbounded,
+        },
+    };
+    KeyRange { start: Bound::Included(start), end }
+}
+
+/// (block, log index) → pointer of every log that may match, from the most selective index.
+fn log_candidates(
+    r: &ReadTxn,
+    filter: &LogFilter,
+    from: u64,
+    to: u64,
+) -> Result<BTreeMap<(u64, u32), LogPointer>> {
+    let mut out = BTreeMap::new();
+    let mut scan = |table: &'static str, prefix: Vec<u8>| -> Result<()> {
+        for pair in r.range(table, block_range(&prefix, from, to), false)? {
+            let (k, v) = pair?;
+            let tail = &k[prefix.len()..];
+            let number = u64::from_be_bytes(
+                tail[..8].try_into().map_err(|_| corrupt(table, "-", "short key"))?,
+            );
+            let index = u32::from_be_bytes(
+                tail[8..12].try_into().map_err(|_| corrupt(table, "-", "short key"))?,
+            );
+            out.insert(
+                (number, index),
+                LogPointer::decode(&v).map_err(|d| corrupt(table, number, d))?,
+            );
+        }
+        Ok(())
+    };
+    if !filter.addresses.is_empty() {
+        for a in &filter.addresses {
+            scan(LOGS_BY_ADDRESS, a.to_vec())?;
+        }
+    } else if let Some((p, topics)) = filter.topics.iter().enumerate().find(|(_, t)| !t.is_empty())
+    {
+        for t in topics {
+            scan(LOGS_BY_TOPIC, key(&[&[p as u8], t.as_slice()]))?;
+        }
+    } else {
+        for number in from..=to {
+            let Some(h) = r.get_as(&HEADERS, &number)? else { continue };
+            let mut log_index = 0u32;
+            for tx_index in 0..h.transaction_count as u32 {
+                let (_, receipt) = receipt_at(r, number, tx_index)?;
+                for position in 0..receipt.logs.len() as u32 {
+                    out.insert((number, log_index), LogPointer { tx_index, position });
+                    log_index += 1;
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The hash and receipt of transaction `tx_index` of block `number` (an empty receipt if the
+/// block was committed without receipts).
+fn receipt_at(r: &ReadTxn, number: u64, tx_index: u32) -> Result<(B256, Receipt)> {
+    let k = key(&[&number.to_be_bytes(), &tx_index.to_be_bytes()]);
+    let hash =
+        r.get(BLOCK_TXS, &k)?.ok_or_else(|| corrupt(BLOCK_TXS, number, "missing transaction"))?;
+    let hash = b256(BLOCK_TXS, &hash)?;
+    let receipt = r.get_as(&RECEIPTS, &hash.0)?.unwrap_or_default();
+    Ok((hash, receipt))
+}
+
+fn locate(r: &ReadTxn, hash: B256) -> Result<Option<TxLocation>> {
+    let Some(stored) = r.get_as(&TRANSACTIONS, &hash.0)? else { return Ok(None) };
+    let header = r
+        .get_as(&HEADERS, &stored.block_number)?
+        .ok_or_else(|| corrupt("headers", stored.block_number, "transaction in a missing block"))?;
+    let transaction = stored.to_transaction(hash).map_err(|d| corrupt("transactions", hash, d))?;
+    Ok(Some(TxLocation {
+        transaction,
+        block_number: stored.block_number,
+        block_hash: header.hash,
+        index: stored.index,
+    }))
+}
+
+pub(crate) fn block_at(r: &ReadTxn, number: u64) -> Result<Option<Block>> {
+    let Some(header) = r.get_as(&HEADERS, &number)? else { return Ok(None) };
+    let mut transactions: Vec<Transaction> = Vec::new();
+    for pair in r.range(BLOCK_TXS, KeyRange::prefix(&number.to_be_bytes()), false)? {
+        let (_, v) = pair?;
+        let hash = b256(BLOCK_TXS, &v)?;
+        let stored = r
+            .get_as(&TRANSACTIONS, &hash.0)?
+            .ok_or_else(|| corrupt("transactions", hash, "listed in a block but missing"))?;
+        transactions
+            .push(stored.to_transaction(hash).map_err(|d| corrupt("transactions", hash, d))?);
+    }
+    Ok(Some(Block { header, transactions }))
+}

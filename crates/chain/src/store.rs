@@ -1,0 +1,150 @@
+//! [`ChainStore`]: committing blocks.
+
+use std::path::Path;
+use std::time::Instant;
+
+use alloy_primitives::B256;
+use chainstore_engine::db::{Database, Options, WriteTxn};
+use chainstore_trie::state_root;
+
+use crate::apply::{apply_state, write_block, write_trie};
+use crate::cursors::View;
+use crate::error::{ChainError, Result};
+use crate::schema::{HEAD_KEY, HEADERS, META};
+use crate::{BlockCommit, CommitInfo, CommitTimings, Header};
+
+/// The chain store: blocks, transactions, receipts, logs and state with incremental roots, on
+/// the transactional engine. Every block is one engine transaction: durable when
+/// [`commit_block`](Self::commit_block) returns, visible to every query at once.
+#[derive(Debug)]
+pub struct ChainStore {
+    pub(crate) db: Database,
+}
+
+impl ChainStore {
+    /// Opens (creating if needed) a chain store in directory `path`.
+    pub fn open(path: impl AsRef<Path>, options: Options) -> Result<Self> {
+        Ok(Self { db: Database::open(path, options)? })
+    }
+
+    /// The engine underneath (for stats, flush, and a node's own tables).
+    pub fn database(&self) -> &Database {
+        &self.db
+    }
+
+    /// Closes the store after indexing everything.
+    pub fn close(self) -> Result<()> {
+        Ok(self.db.close()?)
+    }
+
+    /// The head block's header, or `None` on an empty store.
+    pub fn head(&self) -> Result<Option<Header>> {
+        let r = self.db.begin_read();
+        let Some(number) = r.get_as(&META, &HEAD_KEY.to_vec())? else { return Ok(None) };
+        Ok(r.get_as(&HEADERS, &number)?)
+    }
+
+    /// Validates and commits one block atomically and durably: the state diff, the new state
+    /// root (computed incrementally), the block's data and indexes. On any error nothing is
+    /// changed.
+    pub fn commit_block(&self, block: &BlockCommit) -> Result<CommitInfo> {
+        let started = Instant::now();
+        let (txn, header, mut timings) = self.prepare(block)?;
+        let commit_started = Instant::now();
+        txn.commit()?;
+        timings.commit = commit_started.elapsed();
+        metrics::histogram!("chainstore_chain_commit_seconds").record(started.elapsed());
+        metrics::histogram!("chainstore_chain_state_root_seconds").record(timings.root);
+        Ok(CommitInfo {
+            number: header.number,
+            hash: header.hash,
+            state_root: header.state_root,
+            timings,
+        })
+    }
+
+    /// The state root `block` would produce, without committing anything (for block builders).
+    /// The block is validated as [`commit_block`](Self::commit_block) would.
+    pub fn compute_state_root(&self, block: &BlockCommit) -> Result<B256> {
+        let (_txn, header, _) = self.prepare(block)?;
+        Ok(header.state_root)
+    }
+
+    /// Builds the block's transaction, ready to commit.
+    fn prepare(&self, block: &BlockCommit) -> Result<(WriteTxn, Header, CommitTimings)> {
+        let started = Instant::now();
+        let mut txn = self.db.begin_write();
+        let head = match txn.get_as(&META, &HEAD_KEY.to_vec())? {
+            Some(n) => txn.get_as(&HEADERS, &n)?,
+            None => None,
+        };
+        validate(block, head.as_ref())?;
+        let changes = apply_state(&mut txn, block.number, &block.state)?;
+        let apply = started.elapsed();
+        let root_started = Instant::now();
+        let view = View(&txn);
+        let output = state_root(&view, &view, &changes)?;
+        let root = root_started.elapsed();
+        if let Some(expected) = block.expected_state_root
+            && expected != output.root
+        {
+            return Err(ChainError::StateRootMismatch {
+                number: block.number,
+                expected,
+                computed: output.root,
+            });
+        }
+        let write_started = Instant::now();
+        write_trie(&mut txn, &output)?;
+        let header = write_block(&mut txn, block, output.root)?;
+        let apply = apply + write_started.elapsed();
+        Ok((txn, header, CommitTimings { apply, root, commit: Default::default() }))
+    }
+}
+
+/// Checks that `block` can follow `head`.
+fn validate(block: &BlockCommit, head: Option<&Header>) -> Result<()> {
+    let number = block.number;
+    let expected = head.map_or(0, |h| h.number + 1);
+    if number != expected {
+        let head = head.map_or("none (empty store)".to_string(), |h| h.number.to_string());
+        return Err(ChainError::WrongNumber { number, expected, head });
+    }
+    if let Some(h) = head
+        && block.parent_hash != h.hash
+    {
+        return Err(ChainError::WrongParent {
+            number,
+            head: h.number,
+            expected: h.hash,
+            got: block.parent_hash,
+        });
+    }
+    let (txs, receipts) = (block.transactions.len(), block.receipts.len());
+    if receipts != 0 && receipts != txs {
+        return Err(ChainError::ReceiptMismatch {
+            number,
+            detail: format!(
+                "{receipts} receipts for {txs} transactions (give one per transaction, or none)"
+            ),
+        });
+    }
+    for (i, (tx, receipt)) in block.transactions.iter().zip(&block.receipts).enumerate() {
+        if tx.hash != receipt.transaction_hash {
+            return Err(ChainError::ReceiptMismatch {
+                number,
+                detail: format!(
+                    "receipts[{i}].transactionHash is {}, but transactions[{i}].hash is {}",
+                    receipt.transaction_hash, tx.hash
+                ),
+            });
+        }
+    }
+    let mut seen = std::collections::HashSet::new();
+    for tx in &block.transactions {
+        if !seen.insert(tx.hash) {
+            return Err(ChainError::DuplicateTransaction { number, hash: tx.hash });
+        }
+    }
+    Ok(())
+}
