@@ -1,0 +1,55 @@
+//! What every subcommand shares: global options, opening the store, printing results.
+
+use std::path::PathBuf;
+
+use anyhow::{Context as _, bail};
+use chainstore_chain::ChainStore;
+use chainstore_engine::db::Options;
+
+/// Options that come before the subcommand.
+#[derive(Debug, clap::Args)]
+pub(crate) struct Global {
+    /// The data directory.
+    #[arg(long, global = true, value_name = "DIR", default_value = "./chainstore-data")]
+    pub(crate) data: PathBuf,
+    /// The storage backend (`rocksdb` needs a build with the `rocksdb` feature).
+    #[arg(long, global = true, value_name = "redb|rocksdb", default_value = "redb")]
+    pub(crate) backend: String,
+}
+
+impl Global {
+    /// Opens the store in the data directory (creating it if needed).
+    pub(crate) fn open(&self) -> anyhow::Result<ChainStore> {
+        self.open_at(&self.data)
+    }
+
+    /// Opens the store in `dir` with the selected backend.
+    pub(crate) fn open_at(&self, dir: &std::path::Path) -> anyhow::Result<ChainStore> {
+        match self.backend.as_str() {
+            "redb" => {}
+            "rocksdb" => bail!(
+                "this chainstore was built without the rocksdb backend (cargo feature `rocksdb`)"
+            ),
+            other => bail!("unknown backend {other:?}: use redb or rocksdb"),
+        }
+        ChainStore::open(dir, Options::default())
+            .with_context(|| format!("cannot open the store in {}", dir.display()))
+    }
+
+    /// Opens an existing store, refusing to create one (for queries).
+    pub(crate) fn open_existing(&self) -> anyhow::Result<ChainStore> {
+        if !self.data.join("FORMAT").exists() {
+            bail!(
+                "no chainstore data in {} (use --data DIR, or create one with genesis, ingest or demo)",
+                self.data.display()
+            );
+        }
+        self.open()
+    }
+}
+
+/// Prints one JSON document on stdout.
+pub(crate) fn print_json(value: &serde_json::Value) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string(value)?);
+    Ok(())
+}
