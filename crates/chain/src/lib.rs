@@ -26,6 +26,7 @@ mod error;
 mod query;
 pub mod schema;
 mod store;
+pub mod synth;
 mod types;
 mod unwind;
 
