@@ -1,0 +1,8 @@
+//! Integration tests of the chain store.
+
+#![allow(clippy::unwrap_used, reason = "tests fail loudly")]
+
+mod commit;
+mod common;
+mod logs;
+mod unwind;
