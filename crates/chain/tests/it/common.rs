@@ -51,8 +51,11 @@ pub(crate) fn apply_to_model(model: &mut MemoryState, block: &BlockCommit) {
     }
 }
 
+/// Table name → every (key, value) row.
+pub(crate) type Dump = BTreeMap<String, Vec<(Vec<u8>, Vec<u8>)>>;
+
 /// Every non-empty table's full content.
-pub(crate) fn dump(store: &ChainStore) -> BTreeMap<String, Vec<(Vec<u8>, Vec<u8>)>> {
+pub(crate) fn dump(store: &ChainStore) -> Dump {
     let r = store.database().begin_read();
     let mut out = BTreeMap::new();
     for table in r.tables().unwrap() {
