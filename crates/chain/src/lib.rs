@@ -29,9 +29,11 @@ mod store;
 pub mod synth;
 mod types;
 mod unwind;
+mod verify;
 
 pub use chainstore_trie::{AccountProof, StorageProof};
 pub use error::{ChainError, Result};
 pub use query::AccountInfo;
 pub use store::ChainStore;
 pub use types::*;
+pub use verify::{Problem, VerifyReport};

@@ -6,3 +6,4 @@ mod commit;
 mod common;
 mod logs;
 mod unwind;
+mod verify;
