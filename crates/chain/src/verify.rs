@@ -229,6 +229,9 @@ impl BlockData {
     }
 }
 
+/// A stored transaction: hash, index, record, receipt.
+type TxRef<'a> = (&'a [u8; 32], u32, &'a StoredTx, Option<&'a Receipt>);
+
 /// Every index entry the primary data implies must exist, and no other.
 fn check_indexes(
     report: &mut VerifyReport,
@@ -236,8 +239,7 @@ fn check_indexes(
     read: &mut dyn FnMut(&mut VerifyReport, &str) -> Result<Rows>,
 ) -> Result<()> {
     let mut expected: BTreeMap<&str, BTreeMap<Vec<u8>, Vec<u8>>> = BTreeMap::new();
-    let mut by_block: BTreeMap<u64, Vec<(&[u8; 32], u32, &StoredTx, Option<&Receipt>)>> =
-        BTreeMap::new();
+    let mut by_block: BTreeMap<u64, Vec<TxRef<'_>>> = BTreeMap::new();
     for (hash, (n, i, tx, receipt)) in &blocks.txs {
         by_block.entry(*n).or_default().push((hash, *i, tx, receipt.as_ref()));
     }
