@@ -9,18 +9,23 @@ use chainstore_engine::db::Options;
 /// Options that come before the subcommand.
 #[derive(Debug, clap::Args)]
 pub(crate) struct Global {
-    /// The data directory.
-    #[arg(long, global = true, value_name = "DIR", default_value = "./chainstore-data")]
-    pub(crate) data: PathBuf,
+    /// The data directory (default `./chainstore-data`; for `demo`, `./chainstore-demo`).
+    #[arg(long = "data", global = true, value_name = "DIR")]
+    pub(crate) data_arg: Option<PathBuf>,
     /// The storage backend (`rocksdb` needs a build with the `rocksdb` feature).
     #[arg(long, global = true, value_name = "redb|rocksdb", default_value = "redb")]
     pub(crate) backend: String,
 }
 
 impl Global {
+    /// The data directory.
+    pub(crate) fn data(&self) -> PathBuf {
+        self.data_arg.clone().unwrap_or_else(|| PathBuf::from("./chainstore-data"))
+    }
+
     /// Opens the store in the data directory (creating it if needed).
     pub(crate) fn open(&self) -> anyhow::Result<ChainStore> {
-        self.open_at(&self.data)
+        self.open_at(&self.data())
     }
 
     /// Opens the store in `dir` with the selected backend.
@@ -38,10 +43,10 @@ impl Global {
 
     /// Opens an existing store, refusing to create one (for queries).
     pub(crate) fn open_existing(&self) -> anyhow::Result<ChainStore> {
-        if !self.data.join("FORMAT").exists() {
+        if !self.data().join("FORMAT").exists() {
             bail!(
                 "no chainstore data in {} (use --data DIR, or create one with genesis, ingest or demo)",
-                self.data.display()
+                self.data().display()
             );
         }
         self.open()

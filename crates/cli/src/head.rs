@@ -16,6 +16,6 @@ pub(crate) fn run(global: &Global, _args: Args) -> anyhow::Result<()> {
     let store = global.open_existing()?;
     match store.head()? {
         Some(h) => print_json(&head_json(h.number, h.hash, h.state_root)),
-        None => anyhow::bail!("the store in {} is empty: no head block", global.data.display()),
+        None => anyhow::bail!("the store in {} is empty: no head block", global.data().display()),
     }
 }
