@@ -231,7 +231,7 @@ fn queries(store: &ChainStore, run: &Run) -> anyhow::Result<()> {
         head.number
     );
     let holder = tx.from;
-    let account = store.account(holder)?.unwrap_or_else(|| unreachable_account());
+    let account = store.account(holder)?.context("the sender of a committed transaction has no account")?;
     println!("  account {}  nonce {} balance {} wei", holder, account.nonce, account.balance);
     let slot = holder.into_word();
     let balance = store.storage(SynthChain::token(0), slot)?;
