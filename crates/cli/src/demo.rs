@@ -231,7 +231,8 @@ fn queries(store: &ChainStore, run: &Run) -> anyhow::Result<()> {
         head.number
     );
     let holder = tx.from;
-    let account = store.account(holder)?.context("the sender of a committed transaction has no account")?;
+    let account =
+        store.account(holder)?.context("the sender of a committed transaction has no account")?;
     println!("  account {}  nonce {} balance {} wei", holder, account.nonce, account.balance);
     let slot = holder.into_word();
     let balance = store.storage(SynthChain::token(0), slot)?;
@@ -266,13 +267,4 @@ fn queries(store: &ChainStore, run: &Run) -> anyhow::Result<()> {
         store.database().path().display()
     );
     Ok(())
-}
-
-fn unreachable_account() -> chainstore_chain::AccountInfo {
-    chainstore_chain::AccountInfo {
-        nonce: 0,
-        balance: U256::ZERO,
-        code_hash: B256::ZERO,
-        storage_root: B256::ZERO,
-    }
 }
