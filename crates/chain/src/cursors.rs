@@ -43,14 +43,39 @@ pub(crate) struct PrefixCursor<'a, R> {
     table: &'static str,
     prefix: Vec<u8>,
     iter: Option<PairIter<'a>>,
+    /// The entry the cursor is at (key without the prefix), for forward seeks.
+    current: Option<Pair>,
 }
+
+/// A seek to a key shortly after the current one steps forward this many entries before it
+/// opens a new range: the trie walks keys in order, and a fresh range is a B-tree descent.
+const FORWARD_STEPS: usize = 8;
 
 impl<'a, R: Reader> PrefixCursor<'a, R> {
     fn new(reader: &'a R, table: &'static str, prefix: &[u8]) -> Self {
-        Self { reader, table, prefix: prefix.to_vec(), iter: None }
+        Self { reader, table, prefix: prefix.to_vec(), iter: None, current: None }
     }
 
     fn seek_raw(&mut self, suffix: &[u8]) -> Result<Option<Pair>, TrieError> {
+        if let Some((key, _)) = &self.current
+            && key.as_slice() <= suffix
+            && self.iter.is_some()
+        {
+            if key.as_slice() == suffix {
+                return Ok(self.current.clone());
+            }
+            for _ in 0..FORWARD_STEPS {
+                match self.next_raw()? {
+                    Some((k, v)) if k.as_slice() >= suffix => return Ok(Some((k, v))),
+                    Some(_) => {}
+                    None => return Ok(None),
+                }
+            }
+        }
+        self.seek_fresh(suffix)
+    }
+
+    fn seek_fresh(&mut self, suffix: &[u8]) -> Result<Option<Pair>, TrieError> {
         let start = [self.prefix.as_slice(), suffix].concat();
         let end = match prefix_successor(&self.prefix) {
             Some(e) => Bound::Excluded(e),
@@ -63,11 +88,16 @@ impl<'a, R: Reader> PrefixCursor<'a, R> {
 
     fn next_raw(&mut self) -> Result<Option<Pair>, TrieError> {
         let Some(iter) = self.iter.as_mut() else { return Ok(None) };
-        match iter.next() {
-            Some(Ok((k, v))) => Ok(Some((k[self.prefix.len()..].to_vec(), v))),
-            Some(Err(e)) => Err(TrieError::cursor(e)),
-            None => Ok(None),
+        let entry = match iter.next() {
+            Some(Ok((k, v))) => Some((k[self.prefix.len()..].to_vec(), v)),
+            Some(Err(e)) => return Err(TrieError::cursor(e)),
+            None => None,
+        };
+        self.current.clone_from(&entry);
+        if entry.is_none() {
+            self.iter = None;
         }
+        Ok(entry)
     }
 }
 
