@@ -21,6 +21,7 @@ mod storage;
 mod tx;
 mod unwind;
 mod verify;
+mod wal;
 
 use clap::{Parser, Subcommand};
 
@@ -66,6 +67,8 @@ enum Command {
     Verify(verify::Args),
     /// Per-table rows and bytes, log and memtable bytes, checkpoint, head.
     Stats(stats::Args),
+    /// Commit-log diagnostics (`inspect`) and explicit repair (`repair`).
+    Wal(wal::Args),
     /// Comparative benchmarks: the system under test and its baselines in one run.
     Bench(bench::BenchArgs),
 }
@@ -87,6 +90,7 @@ fn main() -> std::process::ExitCode {
         Command::Unwind(a) => unwind::run(&cli.global, a),
         Command::Verify(a) => verify::run(&cli.global, a),
         Command::Stats(a) => stats::run(&cli.global, a),
+        Command::Wal(a) => wal::run(&cli.global, a),
         Command::Bench(a) => bench::run(a),
     };
     match result {
