@@ -7,6 +7,7 @@ mod account;
 mod bench;
 mod block;
 mod common;
+mod compact;
 mod demo;
 mod genesis;
 mod head;
@@ -67,6 +68,8 @@ enum Command {
     Verify(verify::Args),
     /// Per-table rows and bytes, log and memtable bytes, checkpoint, head.
     Stats(stats::Args),
+    /// Index everything, then reclaim free space in the backend.
+    Compact(compact::Args),
     /// Commit-log diagnostics (`inspect`) and explicit repair (`repair`).
     Wal(wal::Args),
     /// Comparative benchmarks: the system under test and its baselines in one run.
@@ -90,6 +93,7 @@ fn main() -> std::process::ExitCode {
         Command::Unwind(a) => unwind::run(&cli.global, a),
         Command::Verify(a) => verify::run(&cli.global, a),
         Command::Stats(a) => stats::run(&cli.global, a),
+        Command::Compact(a) => compact::run(&cli.global, a),
         Command::Wal(a) => wal::run(&cli.global, a),
         Command::Bench(a) => bench::run(a),
     };
