@@ -1,11 +1,73 @@
-//! `chainstore stats`.
+//! `chainstore stats`: rows and bytes of every table, commit-log and memtable bytes, the
+//! indexer checkpoint and the head.
+
+use std::io::{IsTerminal as _, Write as _};
+
+use chainstore_engine::backend::KeyRange;
+use chainstore_engine::db::ReadTxn;
+use serde_json::{Value, json};
 
 use crate::Global;
+use crate::json_out::{head_json, print, quantity};
 
 /// Options of `chainstore stats`.
 #[derive(Debug, clap::Args)]
-pub(crate) struct Args {}
+pub(crate) struct Args {
+    /// Print one JSON document.
+    #[arg(long)]
+    json: bool,
+}
 
-pub(crate) fn run(_global: &Global, _args: Args) -> anyhow::Result<()> {
-    anyhow::bail!("`stats` is not implemented yet")
+/// Rows and bytes (keys plus values) of one table.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+struct TableSize {
+    rows: u64,
+    bytes: u64,
+}
+
+pub(crate) fn run(global: &Global, args: Args) -> anyhow::Result<()> {
+    let store = global.open_existing()?;
+    let read = store.database().begin_read();
+    let head = store.head()?.map(|h| head_json(h.number, h.hash, h.state_root));
+    let stats = store.database().stats();
+    let progress = std::io::stderr().is_terminal();
+    let names = read.tables()?;
+    let mut tables = Vec::with_capacity(names.len());
+    for (i, name) in names.iter().enumerate() {
+        if progress {
+            eprint!("\rscanning table {}/{}: {name}\x1b[K", i + 1, names.len());
+        }
+        let size = scan(&read, name)?;
+        tables.push(json!({
+            "name": name,
+            "rows": quantity(size.rows),
+            "bytes": quantity(size.bytes),
+        }));
+    }
+    if progress {
+        eprint!("\r\x1b[K");
+        let _ = std::io::stderr().flush();
+    }
+    let doc = json!({
+        "backend": stats.backend,
+        "head": head.unwrap_or(Value::Null),
+        "checkpoint": quantity(stats.checkpoint),
+        "visibleSeq": quantity(stats.visible_seq),
+        "logBytes": quantity(stats.wal_bytes),
+        "memtableBytes": quantity(stats.memtable_bytes),
+        "backendBytes": quantity(stats.backend_bytes),
+        "tables": tables,
+    });
+    print(&doc, args.json)
+}
+
+/// Counts the rows of `table` in the snapshot and the bytes of their keys and values.
+fn scan(read: &ReadTxn, table: &str) -> anyhow::Result<TableSize> {
+    let mut size = TableSize::default();
+    for pair in read.range(table, KeyRange::all(), false)? {
+        let (k, v) = pair?;
+        size.rows += 1;
+        size.bytes += (k.len() + v.len()) as u64;
+    }
+    Ok(size)
 }
