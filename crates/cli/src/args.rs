@@ -54,15 +54,16 @@ pub(crate) fn quantity(what: &str, text: &str) -> anyhow::Result<u64> {
 
 /// A quantity up to 256 bits: `0x` hex or decimal.
 fn big_quantity(what: &str, text: &str) -> anyhow::Result<U256> {
-    let parsed = match text.strip_prefix("0x").or_else(|| text.strip_prefix("0X")) {
-        Some("") => bail!("invalid {what} {text:?}: no digits after 0x"),
-        Some(digits) => U256::from_str_radix(digits, 16),
-        None if text.bytes().all(|b| b.is_ascii_digit()) && !text.is_empty() => {
-            U256::from_str_radix(text, 10)
-        }
-        None => bail!("invalid {what} {text:?}: expected a number (decimal, or hex with 0x)"),
+    let (digits, radix) = match text.strip_prefix("0x").or_else(|| text.strip_prefix("0X")) {
+        Some(digits) => (digits, 16),
+        None => (text, 10),
     };
-    parsed.map_err(|e| anyhow::anyhow!("invalid {what} {text:?}: {e}"))
+    let is_digit = |b: u8| if radix == 16 { b.is_ascii_hexdigit() } else { b.is_ascii_digit() };
+    if digits.is_empty() || !digits.bytes().all(is_digit) {
+        bail!("invalid {what} {text:?}: expected a number (decimal, or hex with 0x)");
+    }
+    U256::from_str_radix(digits, radix)
+        .map_err(|_| anyhow::anyhow!("invalid {what} {text:?}: larger than 256 bits"))
 }
 
 /// A storage slot as a 32-byte word: `0x` hex of at most 32 bytes (left-padded, as
@@ -131,10 +132,12 @@ mod tests {
         assert_eq!(quantity("N", "0X1F").unwrap(), 31);
         assert_eq!(quantity("N", "31").unwrap(), 31);
         assert_eq!(quantity("N", "0").unwrap(), 0);
-        for bad in ["", "0x", "-1", "1f", "0xg", "18446744073709551616", " 1"] {
+        for bad in ["", "0x", "-1", "1f", "0xg", " 1", "0x+1"] {
             let e = quantity("N", bad).unwrap_err().to_string();
-            assert!(e.contains("invalid N"), "{bad}: {e}");
+            assert!(e.ends_with("expected a number (decimal, or hex with 0x)"), "{bad}: {e}");
         }
+        let e = quantity("N", "18446744073709551616").unwrap_err().to_string();
+        assert!(e.ends_with("larger than 2^64 - 1"), "{e}");
         assert_eq!(quantity("N", "18446744073709551615").unwrap(), u64::MAX);
     }
 
@@ -147,7 +150,8 @@ mod tests {
         assert_eq!(slot("SLOT", &format!("{one}")).unwrap(), one);
         assert_eq!(slot("SLOT", &hex::encode(one)).unwrap(), one);
         assert_eq!(slot("SLOT", "10").unwrap(), B256::with_last_byte(10));
-        assert!(slot("SLOT", &format!("0x1{}", hex::encode(one))).is_err());
+        let e = slot("SLOT", &format!("0x1{}", hex::encode(one))).unwrap_err().to_string();
+        assert!(e.ends_with("larger than 256 bits"), "{e}");
         assert!(slot("SLOT", "xyz").is_err());
     }
 

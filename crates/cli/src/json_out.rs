@@ -182,7 +182,9 @@ pub(crate) fn human(value: &Value) -> String {
         Value::Array(items) if items.is_empty() => out.push_str("(none)\n"),
         Value::Array(items) => human_items("", items, 0, &mut out),
         Value::Object(m) => human_object(m, 0, &mut out),
-        other => out.push_str(&format!("{}\n", scalar("", other))),
+        other => {
+            let _ = writeln!(out, "{}", scalar("", other));
+        }
     }
     out
 }
@@ -229,14 +231,19 @@ fn human_items(key: &str, items: &[Value], indent: usize, out: &mut String) {
 
 fn scalar(key: &str, v: &Value) -> String {
     match v {
-        Value::String(s) if DECIMAL_FIELDS.contains(&key) => s
-            .strip_prefix("0x")
-            .and_then(|digits| U256::from_str_radix(digits, 16).ok())
-            .map_or_else(|| s.clone(), |n| n.to_string()),
+        Value::String(_) if DECIMAL_FIELDS.contains(&key) => decimal(v),
         Value::String(s) => s.clone(),
         Value::Null => "-".to_string(),
         other => other.to_string(),
     }
+}
+
+/// A quantity (`0x` hex) in decimal; anything else as it is.
+pub(crate) fn decimal(v: &Value) -> String {
+    let Some(s) = v.as_str() else { return v.to_string() };
+    s.strip_prefix("0x")
+        .and_then(|digits| U256::from_str_radix(digits, 16).ok())
+        .map_or_else(|| s.to_string(), |n| n.to_string())
 }
 
 #[cfg(test)]

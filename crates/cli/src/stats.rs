@@ -1,6 +1,7 @@
 //! `chainstore stats`: rows and bytes of every table, commit-log and memtable bytes, the
 //! indexer checkpoint and the head.
 
+use std::fmt::Write as _;
 use std::io::{IsTerminal as _, Write as _};
 
 use chainstore_engine::backend::KeyRange;
@@ -8,7 +9,7 @@ use chainstore_engine::db::ReadTxn;
 use serde_json::{Value, json};
 
 use crate::Global;
-use crate::json_out::{head_json, print, quantity};
+use crate::json_out::{self, head_json, print, quantity};
 
 /// Options of `chainstore stats`.
 #[derive(Debug, clap::Args)]
@@ -58,7 +59,27 @@ pub(crate) fn run(global: &Global, args: Args) -> anyhow::Result<()> {
         "backendBytes": quantity(stats.backend_bytes),
         "tables": tables,
     });
-    print(&doc, args.json)
+    if args.json {
+        print(&doc, true)
+    } else {
+        print!("{}", human(doc));
+        Ok(())
+    }
+}
+
+/// The readable form: the counters, then one aligned line per table.
+fn human(mut doc: Value) -> String {
+    let tables = doc.as_object_mut().and_then(|m| m.shift_remove("tables"));
+    let tables = tables.as_ref().and_then(Value::as_array).map_or(&[][..], Vec::as_slice);
+    let mut out = json_out::human(&doc);
+    let names: Vec<&str> = tables.iter().map(|t| t["name"].as_str().unwrap_or("?")).collect();
+    let width = names.iter().map(|n| n.len()).max().unwrap_or(0).max("table".len());
+    let _ = writeln!(out, "{:width$}  {:>12}  {:>14}", "table", "rows", "bytes");
+    for (name, t) in names.iter().zip(tables) {
+        let (rows, bytes) = (json_out::decimal(&t["rows"]), json_out::decimal(&t["bytes"]));
+        let _ = writeln!(out, "{name:width$}  {rows:>12}  {bytes:>14}");
+    }
+    out
 }
 
 /// Counts the rows of `table` in the snapshot and the bytes of their keys and values.

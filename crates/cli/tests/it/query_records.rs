@@ -185,4 +185,13 @@ fn without_json_the_output_is_readable_lines() {
     assert!(lines.contains(&format!("timestamp   : {}", b.timestamp).as_str()), "{text}");
     // The contract creation has no recipient.
     assert!(text.contains("\n    to              : -\n"), "{text}");
+
+    // Stats: the counters, then a table of rows and bytes.
+    let out = f.run(&["stats"]);
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.starts_with("backend      : redb\n"), "{text}");
+    let headers = text.lines().find(|l| l.starts_with("headers ")).unwrap();
+    let columns: Vec<&str> = headers.split_whitespace().collect();
+    assert_eq!(columns[..2], ["headers", "12"], "{text}");
 }
