@@ -49,7 +49,8 @@ pub(crate) fn hash(what: &str, text: &str) -> anyhow::Result<B256> {
 /// A quantity that fits in `u64`: `0x` hex or decimal.
 pub(crate) fn quantity(what: &str, text: &str) -> anyhow::Result<u64> {
     let value = big_quantity(what, text)?;
-    u64::try_from(value).with_context(|| format!("invalid {what} {text:?}: larger than 2^64 - 1"))
+    u64::try_from(value)
+        .map_err(|_| anyhow::anyhow!("invalid {what} {text:?}: larger than 2^64 - 1"))
 }
 
 /// A quantity up to 256 bits: `0x` hex or decimal.

@@ -35,10 +35,12 @@ pub(crate) fn run(global: &Global, args: Args) -> anyhow::Result<()> {
     let names = read.tables()?;
     let mut tables = Vec::with_capacity(names.len());
     for (i, name) in names.iter().enumerate() {
-        if progress {
-            eprint!("\rscanning table {}/{}: {name}\x1b[K", i + 1, names.len());
-        }
-        let size = scan(&read, name)?;
+        let label = format!("scanning table {}/{}: {name}", i + 1, names.len());
+        let size = scan(&read, name, |rows| {
+            if progress {
+                eprint!("\r{label} ({rows} rows)\x1b[K");
+            }
+        })?;
         tables.push(json!({
             "name": name,
             "rows": quantity(size.rows),
@@ -82,13 +84,18 @@ fn human(mut doc: Value) -> String {
     out
 }
 
-/// Counts the rows of `table` in the snapshot and the bytes of their keys and values.
-fn scan(read: &ReadTxn, table: &str) -> anyhow::Result<TableSize> {
+/// Counts the rows of `table` in the snapshot and the bytes of their keys and values, calling
+/// `progress` at the start and every 65,536 rows.
+fn scan(read: &ReadTxn, table: &str, progress: impl Fn(u64)) -> anyhow::Result<TableSize> {
     let mut size = TableSize::default();
+    progress(0);
     for pair in read.range(table, KeyRange::all(), false)? {
         let (k, v) = pair?;
         size.rows += 1;
         size.bytes += (k.len() + v.len()) as u64;
+        if size.rows % 65_536 == 0 {
+            progress(size.rows);
+        }
     }
     Ok(size)
 }

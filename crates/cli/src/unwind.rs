@@ -20,6 +20,10 @@ pub(crate) struct Args {
 pub(crate) fn run(global: &Global, args: Args) -> anyhow::Result<()> {
     let target = args::quantity("block number", &args.block)?;
     let store = global.open_existing()?;
+    // The library reports an empty store as "the head is block 0"; say what it is.
+    if store.head()?.is_none() {
+        anyhow::bail!("cannot unwind to block {target}: the store is empty");
+    }
     store.unwind_to(target)?;
     let head = store.head()?.context("no head block after unwinding")?;
     store.close()?;

@@ -6,7 +6,7 @@
 use alloy_primitives::B256;
 use chainstore_chain::synth::SynthChain;
 
-use crate::query_fixture::{Fixture, expect_failure, h, run_in};
+use crate::query_fixture::{Fixture, chain, expect_failure, h, run_in};
 
 #[test]
 fn malformed_addresses_are_named() {
@@ -76,4 +76,32 @@ fn a_missing_data_directory_is_named() {
         assert!(e.contains(&format!("no chainstore data in {}", missing.display())), "{e}");
         assert!(!missing.exists(), "{args:?} created the directory");
     }
+}
+
+#[test]
+fn a_block_without_receipts_has_transactions_but_no_receipts() {
+    let mut blocks = chain();
+    blocks.truncate(3);
+    blocks[2].receipts.clear();
+    let f = Fixture::with_blocks(blocks);
+    let tx = &f.blocks[2].transactions[1];
+    assert_eq!(f.json(&["tx", &h(tx.hash)])["transactionIndex"], "0x1");
+    let e = f.fail(&["receipt", &h(tx.hash)]);
+    assert!(e.contains(&format!("transaction {} has no receipt", h(tx.hash))), "{e}");
+    assert_eq!(f.json(&["logs", "--from", "2"]), serde_json::json!([]));
+    assert_eq!(f.json(&["logs"]).as_array().unwrap().len(), 6);
+}
+
+#[test]
+fn an_empty_store_answers_without_a_head() {
+    let f = Fixture::with_blocks(Vec::new());
+    let e = f.fail(&["block", "0"]);
+    assert!(e.contains("block 0 not found (the store is empty)"), "{e}");
+    let e = f.fail(&["account", &h(SynthChain::account(0)), "--block", "0"]);
+    assert!(e.contains("the store is empty"), "{e}");
+    let e = f.fail(&["unwind", "0"]);
+    assert!(e.contains("cannot unwind to block 0: the store is empty"), "{e}");
+    assert_eq!(f.json(&["logs"]), serde_json::json!([]));
+    assert!(f.json(&["stats"])["head"].is_null());
+    assert_eq!(f.json(&["account", &h(SynthChain::account(0))])["nonce"], "0x0");
 }
