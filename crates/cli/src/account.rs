@@ -1,11 +1,27 @@
-//! `chainstore account`.
+//! `chainstore account ADDR`: an account's nonce, balance, code hash and storage root.
 
 use crate::Global;
+use crate::args;
+use crate::json_out::{account_json, print};
 
 /// Options of `chainstore account`.
 #[derive(Debug, clap::Args)]
-pub(crate) struct Args {}
+pub(crate) struct Args {
+    /// Address (20 bytes of hex, with or without 0x).
+    #[arg(value_name = "ADDR")]
+    address: String,
+    /// Block whose state to read (only the head until historical state is available).
+    #[arg(long, value_name = "N")]
+    block: Option<String>,
+    /// Print one JSON document.
+    #[arg(long)]
+    json: bool,
+}
 
-pub(crate) fn run(_global: &Global, _args: Args) -> anyhow::Result<()> {
-    anyhow::bail!("`account` is not implemented yet")
+pub(crate) fn run(global: &Global, args: Args) -> anyhow::Result<()> {
+    let address = args::address("address", &args.address)?;
+    let store = global.open_existing()?;
+    args::require_head(&store, args.block.as_deref())?;
+    let info = store.account(address)?;
+    print(&account_json(&address, info.as_ref()), args.json)
 }

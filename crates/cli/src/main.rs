@@ -4,6 +4,7 @@
 //! stderr with a non-zero exit code.
 
 mod account;
+mod args;
 mod bench;
 mod block;
 mod common;

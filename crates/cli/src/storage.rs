@@ -1,11 +1,31 @@
-//! `chainstore storage`.
+//! `chainstore storage ADDR SLOT`: a storage slot's value (zero if unset).
 
 use crate::Global;
+use crate::args;
+use crate::json_out::{print, storage_json};
 
 /// Options of `chainstore storage`.
 #[derive(Debug, clap::Args)]
-pub(crate) struct Args {}
+pub(crate) struct Args {
+    /// Address (20 bytes of hex, with or without 0x).
+    #[arg(value_name = "ADDR")]
+    address: String,
+    /// Slot: 0x hex of up to 32 bytes (left-padded), or a decimal number.
+    #[arg(value_name = "SLOT")]
+    slot: String,
+    /// Block whose state to read (only the head until historical state is available).
+    #[arg(long, value_name = "N")]
+    block: Option<String>,
+    /// Print one JSON document.
+    #[arg(long)]
+    json: bool,
+}
 
-pub(crate) fn run(_global: &Global, _args: Args) -> anyhow::Result<()> {
-    anyhow::bail!("`storage` is not implemented yet")
+pub(crate) fn run(global: &Global, args: Args) -> anyhow::Result<()> {
+    let address = args::address("address", &args.address)?;
+    let slot = args::slot("slot", &args.slot)?;
+    let store = global.open_existing()?;
+    args::require_head(&store, args.block.as_deref())?;
+    let value = store.storage(address, slot)?;
+    print(&storage_json(&address, &slot, value), args.json)
 }

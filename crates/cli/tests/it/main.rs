@@ -1,5 +1,11 @@
 //! Integration tests of the `chainstore` binary.
 
+mod query_errors;
+mod query_fixture;
+mod query_logs;
+mod query_records;
+mod query_state;
+
 use std::process::Command;
 
 use serde_json::Value;
