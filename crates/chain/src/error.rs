@@ -77,6 +77,9 @@ pub enum ChainError {
         /// The head's number.
         head: u64,
     },
+    /// The store has no blocks.
+    #[error("the store is empty: it has no blocks")]
+    Empty,
     /// Unwinding to a block above the head.
     #[error("cannot unwind to block {target}: the head is block {head}")]
     UnwindAboveHead {

@@ -41,7 +41,13 @@ impl ChainStore {
     pub fn head(&self) -> Result<Option<Header>> {
         let r = self.db.begin_read();
         let Some(number) = r.get_as(&META, &HEAD_KEY.to_vec())? else { return Ok(None) };
-        Ok(r.get_as(&HEADERS, &number)?)
+        match r.get_as(&HEADERS, &number)? {
+            Some(h) => Ok(Some(h)),
+            None => Err(ChainError::Corrupt {
+                table: "headers",
+                detail: format!("the head block {number} is missing"),
+            }),
+        }
     }
 
     /// Validates and commits one block atomically and durably: the state diff, the new state

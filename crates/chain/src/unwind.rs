@@ -19,7 +19,7 @@ impl ChainStore {
     pub fn unwind_to(&self, target: u64) -> Result<()> {
         let mut txn = self.db.begin_write();
         let head = txn.get_as(&META, &HEAD_KEY.to_vec())?;
-        let Some(head) = head else { return Err(ChainError::UnwindAboveHead { target, head: 0 }) };
+        let Some(head) = head else { return Err(ChainError::Empty) };
         if target > head {
             return Err(ChainError::UnwindAboveHead { target, head });
         }
