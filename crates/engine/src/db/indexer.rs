@@ -67,8 +67,10 @@ fn wait_for_work(inner: &Inner) -> bool {
             ix.flush_wanted = false;
             return false;
         }
-        if full {
-            // Memory is held only by versions pinned by old snapshots: retry garbage collection.
+        let gc_due = ix.last_gc.is_none_or(|t| t.elapsed() >= interval / 4);
+        if full && gc_due {
+            // Memory is held only by versions pinned by old snapshots: retry garbage collection,
+            // but not in a busy loop (it takes the memtable's write lock).
             return false;
         }
         ix = inner.indexer_wake.wait_timeout(ix, interval / 4).unwrap_or_else(|e| e.into_inner()).0;
@@ -107,6 +109,7 @@ fn index_once(inner: &Inner) -> Result<()> {
 }
 
 fn collect_garbage(inner: &Inner) {
+    inner.lock_indexer().last_gc = Some(Instant::now());
     let bound = {
         let view = inner.lock_view();
         let checkpoint = view.backend.checkpoint();

@@ -160,6 +160,7 @@ struct IndexerState {
     shutdown: bool,
     error: Option<String>,
     oldest_unindexed: Option<Instant>,
+    last_gc: Option<Instant>,
 }
 
 impl Database {
