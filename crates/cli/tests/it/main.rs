@@ -1,5 +1,11 @@
 //! Integration tests of the `chainstore` binary.
 
+mod crash;
+mod genesis;
+mod ingest;
+mod malformed;
+mod support;
+
 use std::process::Command;
 
 use serde_json::Value;
