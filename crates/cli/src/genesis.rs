@@ -299,7 +299,7 @@ mod tests {
     #[test]
     fn errors_name_the_field() {
         let e = parse(r#"{"alloc":{"0x01":{"balance":"1"}}}"#).unwrap_err().to_string();
-        assert_eq!(e, "field \"alloc[\\\"0x01\\\"]\": expected 20 bytes of hex, found 1");
+        assert_eq!(e, "field \"alloc[0x01]\": expected 20 bytes of hex, found 1");
         let a = "0x".to_string() + &"aa".repeat(20);
         let e = parse(&format!(r#"{{"alloc":{{"{a}":{{"nonce":"1"}}}}}}"#)).unwrap_err();
         assert!(e.to_string().contains(".balance\": missing required field"), "{e}");

@@ -78,6 +78,7 @@ fn ingest(
         if text.trim().is_empty() {
             continue;
         }
+        let text = text.trim_end_matches(['\n', '\r']);
         let block = parse_block(text).map_err(|e| anyhow!("line {line_number}: {e}"))?;
         let info =
             store.commit_block(&block).map_err(|e| chain_error(line_number, block.number, e))?;

@@ -183,7 +183,7 @@ pub(crate) fn member(parent: &str, key: &str) -> String {
 
 /// The path of an object entry whose key is data (an address, a slot).
 pub(crate) fn entry(parent: &str, key: &str) -> String {
-    format!("{parent}[{key:?}]")
+    format!("{parent}[{key}]")
 }
 
 /// An object whose keys are all in `known`.
