@@ -21,7 +21,7 @@ use crate::Global;
 use crate::common::print_json;
 use crate::json_in::{
     InputError, address, address_key, any_object, data, entry, hash, member, object, optional,
-    storage, u64_field, u256,
+    parse_json, storage, u64_field, u256,
 };
 use crate::json_out::head_json;
 
@@ -157,7 +157,7 @@ fn int(n: U256) -> Vec<u8> {
 /// Parses a genesis file. Unknown top-level fields are ignored (geth-style files carry more
 /// than a store needs); the fields read are validated like block lines.
 fn parse(text: &str) -> Result<Genesis, InputError> {
-    let v: Value = serde_json::from_str(text).map_err(|e| InputError::json(&e, true))?;
+    let v = parse_json(text).map_err(|e| InputError::json(&e, true))?;
     let m = any_object(&v, "")?;
     if let Some(n) = optional(m, "number")
         && u64_field(n, "number")? != 0
@@ -294,6 +294,14 @@ mod tests {
             genesis.header.hash(root),
             b256!("d4e56740f876aef8c010b86a40d5f56745a118d0906a34e69aec8c0db1cb8fa3")
         );
+    }
+
+    #[test]
+    fn balances_as_big_json_integers() {
+        let a = "aa".repeat(20);
+        let g = parse(&format!(r#"{{"alloc":{{"{a}":{{"balance":100000000000000000000}}}}}}"#));
+        let change = g.unwrap().alloc[0].1.clone().unwrap();
+        assert_eq!(change.balance, Some(U256::from(10u128.pow(20))));
     }
 
     #[test]

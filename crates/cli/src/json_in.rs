@@ -2,8 +2,8 @@
 //! the inverse, [`block_to_json`], which writes a block in exactly the line format `ingest` reads.
 //!
 //! Accepted spellings (DESIGN.md section 5): quantities as `0x` hex, decimal strings or JSON
-//! integers (JSON integers up to 64 bits: larger ones reach us as floats, so write them as
-//! strings); addresses and hashes as hex with or without `0x`, in any case; data as hex.
+//! integers (exact up to 256 bits, see [`parse_json`]); addresses and hashes as hex with or
+//! without `0x`, in any case; data as hex.
 //! Rejected: broken JSON, wrong hex length, non-hex, quantities over 256 bits (64 for `u64`
 //! fields), negative numbers, floats, missing required fields, wrong JSON types, unknown fields.
 
@@ -69,6 +69,80 @@ fn strip_0x(s: &str) -> Option<&str> {
     s.strip_prefix("0x").or_else(|| s.strip_prefix("0X"))
 }
 
+/// Parses a JSON document, keeping integers above 64 bits exact: serde_json would read them as
+/// floats, so those in value positions are quoted first (a quantity may be a decimal string).
+/// Columns in errors after such an integer are off by two per quoted integer.
+pub(crate) fn parse_json(text: &str) -> serde_json::Result<Value> {
+    match big_integers(text) {
+        spans if spans.is_empty() => serde_json::from_str(text),
+        spans => {
+            let mut quoted = String::with_capacity(text.len() + 2 * spans.len());
+            let mut at = 0;
+            for (start, end) in spans {
+                quoted.push_str(&text[at..start]);
+                quoted.push('"');
+                quoted.push_str(&text[start..end]);
+                quoted.push('"');
+                at = end;
+            }
+            quoted.push_str(&text[at..]);
+            serde_json::from_str(&quoted)
+        }
+    }
+}
+
+/// Byte spans of the non-negative JSON integers over `u64::MAX` in value positions (object
+/// values, array items, the whole document), outside strings.
+fn big_integers(text: &str) -> Vec<(usize, usize)> {
+    let bytes = text.as_bytes();
+    let mut spans = Vec::new();
+    let mut in_array = Vec::new(); // one entry per open container: is it an array?
+    let mut last = b'\0'; // the last structural byte outside strings
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'"' => {
+                i += 1;
+                while i < bytes.len() && bytes[i] != b'"' {
+                    i += if bytes[i] == b'\\' { 2 } else { 1 };
+                }
+                last = b'"';
+            }
+            b'{' | b'[' => {
+                in_array.push(bytes[i] == b'[');
+                last = bytes[i];
+            }
+            b'}' | b']' => {
+                in_array.pop();
+                last = bytes[i];
+            }
+            b if b.is_ascii_whitespace() => {}
+            b'0'..=b'9' => {
+                let end =
+                    (i..bytes.len()).find(|&j| !bytes[j].is_ascii_digit()).unwrap_or(bytes.len());
+                let value_position = match in_array.last() {
+                    None => last == b'\0',
+                    Some(true) => last == b'[' || last == b',',
+                    Some(false) => last == b':',
+                };
+                let integer = !matches!(bytes.get(end), Some(b'.' | b'e' | b'E'));
+                let digits = &text[i..end];
+                let big =
+                    digits.len() > 20 || (digits.len() == 20 && digits > "18446744073709551615");
+                if value_position && integer && big && !digits.starts_with('0') {
+                    spans.push((i, end));
+                }
+                last = b'0';
+                i = end;
+                continue;
+            }
+            b => last = b,
+        }
+        i += 1;
+    }
+    spans
+}
+
 /// A quantity of at most 256 bits.
 pub(crate) fn u256(v: &Value, field: &str) -> Result<U256> {
     let err = |m: String| InputError::field(field, m);
@@ -78,10 +152,6 @@ pub(crate) fn u256(v: &Value, field: &str) -> Result<U256> {
                 Ok(U256::from(u))
             } else if n.as_i64().is_some() || n.as_f64().is_some_and(|f| f < 0.0) {
                 Err(err(format!("negative number {n}: quantities are unsigned")))
-            } else if n.as_f64().is_some_and(|f| f.fract() == 0.0 && f >= u64::MAX as f64) {
-                Err(err(format!(
-                    "JSON integer {n} is over 64 bits: write larger quantities as \"0x\" hex or decimal strings"
-                )))
             } else {
                 Err(err(format!("expected an integer quantity, found the float {n}")))
             }
@@ -250,7 +320,7 @@ const BLOCK_FIELDS: &[&str] = &[
 
 /// Parses one block commit line.
 pub(crate) fn parse_block(line: &str) -> Result<BlockCommit> {
-    let v: Value = serde_json::from_str(line).map_err(|e| InputError::json(&e, false))?;
+    let v = parse_json(line).map_err(|e| InputError::json(&e, false))?;
     block_from_value(&v)
 }
 
@@ -525,7 +595,7 @@ mod tests {
             (json!("-1"), "negative"),
             (json!(-1), "negative"),
             (json!(1.5), "float"),
-            (json!(1e30), "over 64 bits"),
+            (json!(1e30), "float"),
             (json!("0x"), "no hex digits"),
             (json!("0x1g"), "not hex"),
             (json!(""), "expected a quantity"),
@@ -541,6 +611,25 @@ mod tests {
         let e = err(u64_field(&json!("0x10000000000000000"), "nonce"));
         assert!(e.contains("over 64 bits"), "{e}");
         assert_eq!(u64_field(&json!("0xffffffffffffffff"), "n").unwrap(), u64::MAX);
+    }
+
+    #[test]
+    fn json_integers_over_64_bits_stay_exact() {
+        let big = U256::from(u64::MAX) + U256::from(1);
+        let text = format!(r#"{{"b":{big},"a":[1,{big},"{big}"],"s":"x\\\"{big}","{big}":2.5}}"#);
+        let v = parse_json(&text).unwrap();
+        assert_eq!(u256(&v["b"], "b").unwrap(), big);
+        assert_eq!(u256(&v["a"][1], "a").unwrap(), big);
+        assert_eq!(v["a"][0], json!(1));
+        assert_eq!(v["s"], json!(format!("x\\\"{big}")));
+        assert_eq!(v[big.to_string()], json!(2.5));
+        let max = format!("[{},{}]", U256::MAX, "9".repeat(78));
+        let v = parse_json(&max).unwrap();
+        assert_eq!(u256(&v[0], "m").unwrap(), U256::MAX);
+        assert!(err(u256(&v[1], "m")).contains("over 256 bits"));
+        assert_eq!(parse_json("18446744073709551615").unwrap(), json!(u64::MAX));
+        assert!(parse_json("[018446744073709551616]").is_err());
+        assert!(parse_json("{18446744073709551616: 1}").is_err());
     }
 
     #[test]
