@@ -157,7 +157,7 @@ fn int(n: U256) -> Vec<u8> {
 /// Parses a genesis file. Unknown top-level fields are ignored (geth-style files carry more
 /// than a store needs); the fields read are validated like block lines.
 fn parse(text: &str) -> Result<Genesis, InputError> {
-    let v = parse_json(text).map_err(|e| InputError::json(&e, true))?;
+    let v = parse_json(text, true)?;
     let m = any_object(&v, "")?;
     if let Some(n) = optional(m, "number")
         && u64_field(n, "number")? != 0

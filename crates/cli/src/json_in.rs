@@ -28,7 +28,7 @@ impl InputError {
     }
 
     /// Broken JSON, with the column (and line, for multi-line documents) serde_json reports.
-    pub(crate) fn json(e: &serde_json::Error, multi_line: bool) -> Self {
+    fn json(e: &serde_json::Error, multi_line: bool) -> Self {
         let text = e.to_string();
         let detail = text.rfind(" at line ").map_or(text.as_str(), |at| &text[..at]);
         let position = if multi_line {
@@ -69,61 +69,98 @@ fn strip_0x(s: &str) -> Option<&str> {
     s.strip_prefix("0x").or_else(|| s.strip_prefix("0X"))
 }
 
-/// Parses a JSON document, keeping integers above 64 bits exact: serde_json would read them as
-/// floats, so those in value positions are quoted first (a quantity may be a decimal string).
-/// Columns in errors after such an integer are off by two per quoted integer.
-pub(crate) fn parse_json(text: &str) -> serde_json::Result<Value> {
-    match big_integers(text) {
-        spans if spans.is_empty() => serde_json::from_str(text),
-        spans => {
-            let mut quoted = String::with_capacity(text.len() + 2 * spans.len());
-            let mut at = 0;
-            for (start, end) in spans {
-                quoted.push_str(&text[at..start]);
-                quoted.push('"');
-                quoted.push_str(&text[start..end]);
-                quoted.push('"');
-                at = end;
-            }
-            quoted.push_str(&text[at..]);
-            serde_json::from_str(&quoted)
+/// Parses a JSON document. Two things serde_json's `Value` would do silently are handled first,
+/// by one pass over the text: integers above 64 bits in value positions are quoted (serde_json
+/// would read them as floats; a quantity may be a decimal string), and a key repeated byte for
+/// byte in one object is an error (serde_json would keep only its last value, dropping a `state`
+/// entry). Columns in errors after a quoted integer are off by two per such integer.
+pub(crate) fn parse_json(text: &str, multi_line: bool) -> Result<Value> {
+    let spans = scan(text).map_err(|(offset, message)| {
+        let before = &text[..offset];
+        let column = offset - before.rfind('\n').map_or(0, |n| n + 1) + 1;
+        let position = if multi_line {
+            format!("line {}, column {column}", before.matches('\n').count() + 1)
+        } else {
+            format!("column {column}")
+        };
+        InputError { field: None, message: format!("invalid JSON at {position}: {message}") }
+    })?;
+    let parsed = if spans.is_empty() {
+        serde_json::from_str(text)
+    } else {
+        let mut quoted = String::with_capacity(text.len() + 2 * spans.len());
+        let mut at = 0;
+        for (start, end) in spans {
+            quoted.push_str(&text[at..start]);
+            quoted.push('"');
+            quoted.push_str(&text[start..end]);
+            quoted.push('"');
+            at = end;
         }
-    }
+        quoted.push_str(&text[at..]);
+        serde_json::from_str(&quoted)
+    };
+    parsed.map_err(|e| InputError::json(&e, multi_line))
 }
 
-/// Byte spans of the non-negative JSON integers over `u64::MAX` in value positions (object
-/// values, array items, the whole document), outside strings.
-fn big_integers(text: &str) -> Vec<(usize, usize)> {
+/// An open container while scanning: an array, or an object with the keys seen so far.
+enum Open<'a> {
+    Array,
+    Object(std::collections::HashSet<&'a str>),
+}
+
+/// One pass over `text` outside strings: the byte spans of the non-negative integers over
+/// `u64::MAX` in value positions (object values, array items, the whole document), or the byte
+/// offset and description of a key repeated in one object. Syntax errors are left to serde_json.
+fn scan(text: &str) -> Result<Vec<(usize, usize)>, (usize, String)> {
     let bytes = text.as_bytes();
     let mut spans = Vec::new();
-    let mut in_array = Vec::new(); // one entry per open container: is it an array?
+    let mut open = Vec::new();
     let mut last = b'\0'; // the last structural byte outside strings
     let mut i = 0;
     while i < bytes.len() {
         match bytes[i] {
             b'"' => {
-                i += 1;
+                let start = i + 1;
+                i = start;
                 while i < bytes.len() && bytes[i] != b'"' {
                     i += if bytes[i] == b'\\' { 2 } else { 1 };
                 }
+                if let (Some(Open::Object(keys)), b'{' | b',') = (open.last_mut(), last)
+                    && let Some(key) = text.get(start..i)
+                    && !keys.insert(key)
+                {
+                    return Err((
+                        start - 1,
+                        format!(
+                            "key {key:?} appears twice in one object; spell a repeated address or slot differently (case, 0x prefix, leading zeros)"
+                        ),
+                    ));
+                }
                 last = b'"';
             }
-            b'{' | b'[' => {
-                in_array.push(bytes[i] == b'[');
-                last = bytes[i];
+            b'{' => {
+                open.push(Open::Object(Default::default()));
+                last = b'{';
+            }
+            b'[' => {
+                open.push(Open::Array);
+                last = b'[';
             }
             b'}' | b']' => {
-                in_array.pop();
+                open.pop();
                 last = bytes[i];
             }
             b if b.is_ascii_whitespace() => {}
             b'0'..=b'9' => {
-                let end =
-                    (i..bytes.len()).find(|&j| !bytes[j].is_ascii_digit()).unwrap_or(bytes.len());
-                let value_position = match in_array.last() {
+                let end = bytes[i..]
+                    .iter()
+                    .position(|b| !b.is_ascii_digit())
+                    .map_or(bytes.len(), |n| i + n);
+                let value_position = match open.last() {
                     None => last == b'\0',
-                    Some(true) => last == b'[' || last == b',',
-                    Some(false) => last == b':',
+                    Some(Open::Array) => last == b'[' || last == b',',
+                    Some(Open::Object(_)) => last == b':',
                 };
                 let integer = !matches!(bytes.get(end), Some(b'.' | b'e' | b'E'));
                 let digits = &text[i..end];
@@ -140,7 +177,7 @@ fn big_integers(text: &str) -> Vec<(usize, usize)> {
         }
         i += 1;
     }
-    spans
+    Ok(spans)
 }
 
 /// A quantity of at most 256 bits.
@@ -320,7 +357,7 @@ const BLOCK_FIELDS: &[&str] = &[
 
 /// Parses one block commit line.
 pub(crate) fn parse_block(line: &str) -> Result<BlockCommit> {
-    let v = parse_json(line).map_err(|e| InputError::json(&e, false))?;
+    let v = parse_json(line, false)?;
     block_from_value(&v)
 }
 
@@ -617,19 +654,29 @@ mod tests {
     fn json_integers_over_64_bits_stay_exact() {
         let big = U256::from(u64::MAX) + U256::from(1);
         let text = format!(r#"{{"b":{big},"a":[1,{big},"{big}"],"s":"x\\\"{big}","{big}":2.5}}"#);
-        let v = parse_json(&text).unwrap();
+        let v = parse_json(&text, false).unwrap();
         assert_eq!(u256(&v["b"], "b").unwrap(), big);
         assert_eq!(u256(&v["a"][1], "a").unwrap(), big);
         assert_eq!(v["a"][0], json!(1));
         assert_eq!(v["s"], json!(format!("x\\\"{big}")));
         assert_eq!(v[big.to_string()], json!(2.5));
         let max = format!("[{},{}]", U256::MAX, "9".repeat(78));
-        let v = parse_json(&max).unwrap();
+        let v = parse_json(&max, false).unwrap();
         assert_eq!(u256(&v[0], "m").unwrap(), U256::MAX);
         assert!(err(u256(&v[1], "m")).contains("over 256 bits"));
-        assert_eq!(parse_json("18446744073709551615").unwrap(), json!(u64::MAX));
-        assert!(parse_json("[018446744073709551616]").is_err());
-        assert!(parse_json("{18446744073709551616: 1}").is_err());
+        assert_eq!(parse_json("18446744073709551615", false).unwrap(), json!(u64::MAX));
+        assert!(parse_json("[018446744073709551616]", false).is_err());
+        assert!(parse_json("{18446744073709551616: 1}", false).is_err());
+    }
+
+    #[test]
+    fn repeated_keys_are_rejected() {
+        let e = err(parse_json(r#"{"a":{"x":1,"y":{"x":2}},"b":[{"x":1},{"x":1}],"a":3}"#, false));
+        assert!(e.starts_with("invalid JSON at column 48: key \"a\" appears twice"), "{e}");
+        let e = err(parse_json("{\n \"s\": {\"0x01\": 1,\n \"0x01\": 2}}", true));
+        assert!(e.starts_with("invalid JSON at line 3, column 2: key \"0x01\""), "{e}");
+        // Values and escaped quotes are not keys.
+        parse_json(r#"{"a":"a","b":["a","a"],"c\"":1,"c":2}"#, false).unwrap();
     }
 
     #[test]

@@ -104,6 +104,20 @@ fn malformed_lines_are_rejected_naming_line_and_field() {
             edited(&blocks, 4, |v| v["receipts"][0]["status"] = json!(true)),
             vec!["line 1: field \"receipts[0].status\"".into(), "found a boolean".into()],
         ),
+        // A state key repeated byte for byte (JSON readers would keep only the last value).
+        {
+            let v = crate::support::json_in::block_to_json(&blocks[4]);
+            let key = first_state_key(&v);
+            let text =
+                v.to_string().replacen("\"state\":{", &format!("\"state\":{{\"{key}\":null,"), 1);
+            (
+                text + "\n",
+                vec![
+                    "line 1: invalid JSON at column".into(),
+                    format!("key \"{key}\" appears twice"),
+                ],
+            )
+        },
         // The chain crate's checks, prefixed with the line and the field.
         (
             line(&blocks[5]),
