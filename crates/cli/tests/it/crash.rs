@@ -9,6 +9,7 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
+use chainstore_chain::synth::SynthChain;
 use serde_json::Value;
 
 use crate::support::{
@@ -139,5 +140,22 @@ fn sigkill_during_ingest_loses_no_acknowledged_block() {
     assert_eq!(acks.as_slice(), &expected[next..]);
     let final_head = head(data).unwrap();
     assert_eq!(crate::support::head_json(&final_head), *expected.last().unwrap());
+    same_state(reference.path(), data);
     assert_verifies(data);
+}
+
+/// The flat state (accounts and token balances) of the two stores is the same.
+fn same_state(a: &Path, b: &Path) {
+    let (a, b) = (crate::support::open(a), crate::support::open(b));
+    let holders: Vec<_> = (0..crate::support::SYNTH_ACCOUNTS).map(SynthChain::account).collect();
+    for holder in &holders {
+        assert_eq!(a.account(*holder).unwrap(), b.account(*holder).unwrap(), "{holder}");
+    }
+    for token in (0..crate::support::SYNTH_TOKENS).map(SynthChain::token) {
+        assert_eq!(a.account(token).unwrap(), b.account(token).unwrap(), "{token}");
+        for holder in &holders {
+            let slot = holder.into_word();
+            assert_eq!(a.storage(token, slot).unwrap(), b.storage(token, slot).unwrap());
+        }
+    }
 }

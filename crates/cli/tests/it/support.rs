@@ -58,9 +58,15 @@ pub(crate) fn json_lines(stdout: &str) -> Vec<Value> {
     stdout.lines().map(|l| serde_json::from_str(l).expect("a JSON line")).collect()
 }
 
+/// Accounts of the synthetic chains of these tests.
+pub(crate) const SYNTH_ACCOUNTS: u64 = 300;
+/// Token contracts of the synthetic chains of these tests.
+pub(crate) const SYNTH_TOKENS: u64 = 4;
+
 /// A small synthetic chain (block 0 funds every account).
 pub(crate) fn synth_blocks(n: usize, seed: u64) -> Vec<BlockCommit> {
-    let config = SynthConfig { accounts: 300, tokens: 4, txs_per_block: 12, seed };
+    let config =
+        SynthConfig { accounts: SYNTH_ACCOUNTS, tokens: SYNTH_TOKENS, txs_per_block: 12, seed };
     let mut chain = SynthChain::new(config);
     (0..n).map(|_| chain.next_block()).collect()
 }
