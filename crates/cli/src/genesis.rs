@@ -192,11 +192,11 @@ fn header(m: &Map<String, Value>) -> Result<GenesisHeader, InputError> {
             .map(|v| address(v, "coinbase"))
             .transpose()?
             .unwrap_or_default(),
-        // geth: no difficulty and no mix hash means the default difficulty.
-        difficulty: match (difficulty, mix_hash) {
+        // geth: no difficulty and a zero (or no) mix hash mean the default difficulty.
+        difficulty: match (difficulty, mix_hash.unwrap_or_default()) {
             (Some(d), _) => d,
-            (None, Some(_)) => U256::ZERO,
-            (None, None) => U256::from(GENESIS_DIFFICULTY),
+            (None, B256::ZERO) => U256::from(GENESIS_DIFFICULTY),
+            (None, _) => U256::ZERO,
         },
         gas_limit: opt_u64("gasLimit")?.filter(|&g| g != 0).unwrap_or(GENESIS_GAS_LIMIT),
         gas_used: opt_u64("gasUsed")?.unwrap_or(0),
@@ -293,6 +293,28 @@ mod tests {
         assert_eq!(
             genesis.header.hash(root),
             b256!("d4e56740f876aef8c010b86a40d5f56745a118d0906a34e69aec8c0db1cb8fa3")
+        );
+    }
+
+    #[test]
+    fn geth_defaults_and_fork_fields() {
+        let h = parse(r#"{"alloc":{}}"#).unwrap().header;
+        assert_eq!(
+            (h.difficulty, h.gas_limit),
+            (U256::from(GENESIS_DIFFICULTY), GENESIS_GAS_LIMIT)
+        );
+        assert_eq!((h.base_fee, h.shanghai, h.cancun, h.prague), (None, false, None, false));
+        let mix = format!(r#""mixHash":"0x{}""#, "11".repeat(32));
+        assert_eq!(
+            parse(&format!("{{{mix},\"alloc\":{{}}}}")).unwrap().header.difficulty,
+            U256::ZERO
+        );
+        let config = r#"{"timestamp":"100","alloc":{},"baseFeePerGas":"7","excessBlobGas":"0x5",
+            "config":{"londonBlock":0,"shanghaiTime":100,"cancunTime":0,"pragueTime":101}}"#;
+        let h = parse(config).unwrap().header;
+        assert_eq!(
+            (h.base_fee, h.shanghai, h.cancun, h.prague),
+            (Some(U256::from(7)), true, Some((0, 5)), false)
         );
     }
 
