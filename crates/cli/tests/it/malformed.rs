@@ -24,9 +24,16 @@ fn cli_head(data: &Path) -> String {
     run_ok(data, &["head", "--json"], b"")
 }
 
-/// Runs `args` with `stdin`; asserts failure, the message parts, and an unchanged store.
-fn rejects(data: &Path, args: &[&str], stdin: &[u8], wants: &[&str]) {
-    let before = (cli_head(data), head(data));
+/// The store's head as `chainstore head` prints it and as the library reads it.
+type Heads = (String, Option<chainstore_chain::Header>);
+
+fn heads(data: &Path) -> Heads {
+    (cli_head(data), head(data))
+}
+
+/// Runs `args` with `stdin`; asserts failure, the message parts, and that the store's head is
+/// still `before`.
+fn rejects(data: &Path, before: &Heads, args: &[&str], stdin: &[u8], wants: &[&str]) {
     let out = run(data, args, stdin);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "{args:?} succeeded; wanted {wants:?}");
@@ -38,7 +45,7 @@ fn rejects(data: &Path, args: &[&str], stdin: &[u8], wants: &[&str]) {
         "acknowledged something: {}",
         String::from_utf8_lossy(&out.stdout)
     );
-    assert_eq!((cli_head(data), head(data)), before, "{args:?} changed the store");
+    assert_eq!(&heads(data), before, "{args:?} changed the store");
 }
 
 /// Block `n` of `blocks` as JSON, edited by `edit`, as one line.
@@ -56,6 +63,8 @@ fn edited(
 fn malformed_lines_are_rejected_naming_line_and_field() {
     let (dir, blocks) = base();
     let data = dir.path().join("data");
+    let before = heads(&data);
+    assert_eq!(before.1.as_ref().map(|h| h.number), Some(3));
     let ingest = ["ingest", "-"];
     let hex = |n: usize| format!("0x{}", "ab".repeat(n));
     let first_state_key =
@@ -141,16 +150,22 @@ fn malformed_lines_are_rejected_naming_line_and_field() {
     ];
     for (input, wants) in &cases {
         let wants: Vec<&str> = wants.iter().map(String::as_str).collect();
-        rejects(&data, &ingest, input.as_bytes(), &wants);
+        rejects(&data, &before, &ingest, input.as_bytes(), &wants);
     }
     // Missing input files, for both commands.
     let missing = dir.path().join("missing.jsonl");
     let missing = missing.to_str().unwrap();
-    rejects(&data, &["ingest", missing], b"", &["cannot open", "missing.jsonl"]);
-    rejects(&data, &["genesis", missing], b"", &["cannot read", "missing.jsonl"]);
+    rejects(&data, &before, &["ingest", missing], b"", &["cannot open", "missing.jsonl"]);
+    rejects(&data, &before, &["genesis", missing], b"", &["cannot read", "missing.jsonl"]);
     // genesis on a store that has blocks.
     let sepolia = testdata("mainnet-genesis/sepolia.json");
-    rejects(&data, &["genesis", sepolia.to_str().unwrap()], b"", &["not empty", "head is block 3"]);
+    rejects(
+        &data,
+        &before,
+        &["genesis", sepolia.to_str().unwrap()],
+        b"",
+        &["not empty", "head is block 3"],
+    );
     // A missing file does not create a store either.
     let nowhere = dir.path().join("nowhere");
     let out = run(&nowhere, &["ingest", missing], b"");
