@@ -60,7 +60,8 @@ pub(crate) fn run(global: &Global, args: Args) -> anyhow::Result<()> {
 fn root_error(name: &impl std::fmt::Display, e: ChainError) -> anyhow::Error {
     match e {
         ChainError::StateRootMismatch { expected, computed, .. } => anyhow!(
-            "{name}: field \"stateRoot\": the file says {expected}, but its alloc gives {computed}; nothing was changed"
+            "{name}: field \"stateRoot\": the file says {expected}, but its alloc gives \
+             {computed}; nothing was changed"
         ),
         e => e.into(),
     }

@@ -133,7 +133,8 @@ fn scan(text: &str) -> Result<Vec<(usize, usize)>, (usize, String)> {
                     return Err((
                         start - 1,
                         format!(
-                            "key {key:?} appears twice in one object; spell a repeated address or slot differently (case, 0x prefix, leading zeros)"
+                            "key {key:?} appears twice in one object; spell a repeated address \
+                             or slot differently (case, 0x prefix, leading zeros)"
                         ),
                     ));
                 }
