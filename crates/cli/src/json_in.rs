@@ -313,10 +313,9 @@ pub(crate) fn object<'a>(
 /// An object with any keys (a map).
 pub(crate) fn any_object<'a>(v: &'a Value, field: &str) -> Result<&'a Map<String, Value>> {
     v.as_object().ok_or_else(|| {
-        let what = if field.is_empty() { "the line" } else { "the field" };
         InputError::field(
             if field.is_empty() { "(top level)" } else { field },
-            format!("expected {what} to be an object, found {}", type_name(v)),
+            format!("expected an object, found {}", type_name(v)),
         )
     })
 }
@@ -713,7 +712,7 @@ mod tests {
         let e = err(parse_block(r#"{"number":1,"parentHash":"0x00","timestamp":0}"#));
         assert_eq!(e, "field \"hash\": missing required field");
         let e = err(parse_block(r#"[1]"#));
-        assert!(e.contains("expected the line to be an object"), "{e}");
+        assert_eq!(e, "field \"(top level)\": expected an object, found an array");
     }
 
     fn small() -> SynthConfig {
