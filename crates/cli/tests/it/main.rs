@@ -1,10 +1,15 @@
 //! Integration tests of the `chainstore` binary.
 
+mod crash;
+mod genesis;
+mod ingest;
+mod malformed;
 mod query_errors;
 mod query_fixture;
 mod query_logs;
 mod query_records;
 mod query_state;
+mod support;
 
 use std::process::Command;
 

@@ -138,6 +138,8 @@ fn run_plain_file(file: &str, any_order: bool) -> Vec<String> {
             assert_eq!(builder.root(), expected_root(test), "{file}/{name}");
         }
     }
+    // serde_json keeps file order when a crate of the build enables `preserve_order`.
+    out_of_scope.sort();
     out_of_scope
 }
 

@@ -1,0 +1,161 @@
+//! SIGKILL crash loop on `chainstore ingest -` (DESIGN.md section 8): every acknowledged block
+//! survives with its state root, at most one unacknowledged block appears, nothing is
+//! half-applied, ingesting resumes from head + 1, and the end state equals an uninterrupted run.
+
+#![allow(clippy::unwrap_used, reason = "test helpers: a failed unwrap is a failed test")]
+
+use std::io::{BufRead as _, BufReader, Write as _};
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Duration;
+
+use chainstore_chain::synth::SynthChain;
+use serde_json::Value;
+
+use crate::support::{
+    assert_verifies, chainstore, head, json_lines, line, lines, run_ok, synth_blocks,
+};
+
+/// A small deterministic generator (splitmix64) for the kill moments.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+}
+
+/// What one killed run acknowledged.
+struct Run {
+    acks: Vec<Value>,
+}
+
+/// Starts `ingest -` fed with `input`, waits for `acks` acknowledgements (or the end of the
+/// output), lets it run `delay` longer, kills it with SIGKILL, and collects every complete
+/// acknowledgement line it printed.
+fn killed_run(data: &Path, input: String, acks: usize, delay: Duration) -> Run {
+    let mut child = chainstore(data)
+        .args(["ingest", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    // Write errors are expected once the child is killed.
+    let writer = std::thread::spawn(move || stdin.write_all(input.as_bytes()));
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut printed = Vec::new();
+    let mut text = String::new();
+    while printed.len() < acks {
+        text.clear();
+        if out.read_line(&mut text).unwrap() == 0 {
+            break;
+        }
+        printed.push(text.clone());
+    }
+    std::thread::sleep(delay);
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    loop {
+        text.clear();
+        if out.read_line(&mut text).unwrap() == 0 {
+            break;
+        }
+        printed.push(text.clone());
+    }
+    let _ = writer.join().unwrap();
+    // Only complete lines are acknowledgements.
+    printed.retain(|l| l.ends_with('\n'));
+    Run { acks: printed.iter().map(|l| serde_json::from_str(l).unwrap()).collect() }
+}
+
+#[test]
+fn sigkill_during_ingest_loses_no_acknowledged_block() {
+    let iterations = if std::env::var_os("CI").is_some() { 50 } else { 15 };
+    let seed = std::env::var("CHAINSTORE_CRASH_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()
+                as u64
+        });
+    eprintln!("crash loop seed {seed} (set CHAINSTORE_CRASH_SEED to repeat)");
+    let mut rng = Rng(seed);
+    let blocks = synth_blocks(iterations * 5, 11);
+
+    // The uninterrupted run gives the expected acknowledgement of every block.
+    let reference = tempfile::tempdir().unwrap();
+    let expected =
+        json_lines(&run_ok(reference.path(), &["ingest", "-"], lines(&blocks).as_bytes()));
+    assert_eq!(expected.len(), blocks.len());
+
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path();
+    let mut next = 0usize; // the first block not in the store
+    let mut unacknowledged = 0;
+    for _ in 0..iterations {
+        if next == blocks.len() {
+            break;
+        }
+        let input = lines(&blocks[next..]);
+        let wait_for = (rng.next() % 4) as usize;
+        let delay = Duration::from_micros(rng.next() % 15_000);
+        let run = killed_run(data, input, wait_for, delay);
+        // Acknowledgements are consecutive blocks from head + 1, with the reference roots.
+        for (i, ack) in run.acks.iter().enumerate() {
+            assert_eq!(ack, &expected[next + i], "acknowledgement {i} of a run from block {next}");
+        }
+        let acked_to = next + run.acks.len(); // blocks below this index are acknowledged
+        let store_next = head(data).map_or(0, |h| h.number as usize + 1);
+        assert!(store_next >= acked_to, "acknowledged block {} is lost", acked_to - 1);
+        assert!(
+            store_next <= acked_to + 1,
+            "{} unacknowledged blocks appeared",
+            store_next - acked_to
+        );
+        unacknowledged += store_next - acked_to;
+        // Nothing half-applied: every block in the store has its reference root and hash.
+        if store_next > 0 {
+            let store = crate::support::open(data);
+            let from = next.saturating_sub(1);
+            for (n, want) in expected.iter().enumerate().take(store_next).skip(from) {
+                let h = store.header(n as u64).unwrap().expect("a block below the head");
+                assert_eq!(crate::support::head_json(&h), *want, "block {n}");
+            }
+        }
+        next = store_next;
+    }
+    eprintln!(
+        "crash loop: resumed at block {next} of {}, {unacknowledged} unacknowledged commits",
+        blocks.len()
+    );
+    // Resume without interruption to the end: the same final state as the reference.
+    let rest = blocks[next..].iter().map(line).collect::<String>();
+    let acks = json_lines(&run_ok(data, &["ingest", "-"], rest.as_bytes()));
+    assert_eq!(acks.as_slice(), &expected[next..]);
+    let final_head = head(data).unwrap();
+    assert_eq!(crate::support::head_json(&final_head), *expected.last().unwrap());
+    same_state(reference.path(), data);
+    assert_verifies(data);
+}
+
+/// The flat state (accounts and token balances) of the two stores is the same.
+fn same_state(a: &Path, b: &Path) {
+    let (a, b) = (crate::support::open(a), crate::support::open(b));
+    let holders: Vec<_> = (0..crate::support::SYNTH_ACCOUNTS).map(SynthChain::account).collect();
+    for holder in &holders {
+        assert_eq!(a.account(*holder).unwrap(), b.account(*holder).unwrap(), "{holder}");
+    }
+    for token in (0..crate::support::SYNTH_TOKENS).map(SynthChain::token) {
+        assert_eq!(a.account(token).unwrap(), b.account(token).unwrap(), "{token}");
+        for holder in &holders {
+            let slot = holder.into_word();
+            assert_eq!(a.storage(token, slot).unwrap(), b.storage(token, slot).unwrap());
+        }
+    }
+}
