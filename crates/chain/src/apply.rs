@@ -149,6 +149,20 @@ pub(crate) fn write_trie(txn: &mut WriteTxn, output: &StateRootOutput) -> Result
     Ok(())
 }
 
+/// Refuses a block whose hash or a transaction hash is already stored.
+pub(crate) fn check_new(txn: &WriteTxn, block: &BlockCommit) -> Result<()> {
+    let number = block.number;
+    if txn.get_as(&BLOCK_NUMBERS, &block.hash.0)?.is_some() {
+        return Err(ChainError::DuplicateBlock { number, hash: block.hash });
+    }
+    for tx in &block.transactions {
+        if txn.get_as(&TRANSACTIONS, &tx.hash.0)?.is_some() {
+            return Err(ChainError::DuplicateTransaction { number, hash: tx.hash });
+        }
+    }
+    Ok(())
+}
+
 /// Writes the header, transactions, receipts, indexes and metadata of a block.
 pub(crate) fn write_block(
     txn: &mut WriteTxn,
@@ -156,14 +170,8 @@ pub(crate) fn write_block(
     state_root: B256,
 ) -> Result<Header> {
     let number = block.number;
-    if txn.get_as(&BLOCK_NUMBERS, &block.hash.0)?.is_some() {
-        return Err(ChainError::DuplicateBlock { number, hash: block.hash });
-    }
     let mut log_count = 0u64;
     for (i, tx) in block.transactions.iter().enumerate() {
-        if txn.get_as(&TRANSACTIONS, &tx.hash.0)?.is_some() {
-            return Err(ChainError::DuplicateTransaction { number, hash: tx.hash });
-        }
         let idx = (i as u32).to_be_bytes();
         let n = number.to_be_bytes();
         txn.put_as(&TRANSACTIONS, &tx.hash.0, &StoredTx::new(tx, number, i as u64))?;

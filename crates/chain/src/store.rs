@@ -7,7 +7,7 @@ use alloy_primitives::B256;
 use chainstore_engine::db::{Database, Options, WriteTxn};
 use chainstore_trie::state_root;
 
-use crate::apply::{apply_state, write_block, write_trie};
+use crate::apply::{apply_state, check_new, write_block, write_trie};
 use crate::cursors::View;
 use crate::error::{ChainError, Result};
 use crate::schema::{HEAD_KEY, HEADERS, META};
@@ -85,6 +85,7 @@ impl ChainStore {
             None => None,
         };
         validate(block, head.as_ref())?;
+        check_new(&txn, block)?;
         let changes = apply_state(&mut txn, block.number, &block.state)?;
         let apply = started.elapsed();
         let root_started = Instant::now();
