@@ -8,6 +8,7 @@
 use std::io;
 use std::path::PathBuf;
 
+pub mod kv;
 pub mod report;
 mod system;
 pub mod wal;
@@ -29,6 +30,15 @@ pub enum BenchError {
     /// An error from the commit log under test.
     #[error("commit log: {0}")]
     Wal(#[from] chainstore_engine::wal::WalError),
+    /// An error from the database under test.
+    #[error("chainstore database: {0}")]
+    Db(#[from] chainstore_engine::db::Error),
+    /// An error from the raw redb baseline.
+    #[error("raw redb: {0}")]
+    Redb(#[from] redb::Error),
+    /// A store returned wrong data (a bug in the store or in the benchmark).
+    #[error("wrong result: {0}")]
+    Check(String),
 }
 
 impl BenchError {
