@@ -313,12 +313,6 @@ fn commit_growth(
     goals: &mut Vec<Goal>,
 ) -> Result<(), BenchError> {
     let stores = open_pair(dir, "growth")?;
-    let batch = |i: usize| -> Vec<Pair> {
-        let mut rng = Rng::new(0x96_0000 ^ i as u64);
-        (0..GROWTH_KEYS)
-            .map(|_| pair(u128::from(rng.next_u64()) << 64 | u128::from(rng.next_u64())))
-            .collect()
-    };
     let mut done = 0;
     let mut p99s = vec![Vec::new(); stores.len()];
     for (t, &target) in targets.iter().enumerate() {
@@ -326,25 +320,23 @@ fn commit_growth(
         let case = format!("commit 1 MiB at {} keys", count_label((start * GROWTH_KEYS) as u64));
         for (s, store) in stores.iter().enumerate() {
             for i in done..start {
-                store.commit(&batch(i))?;
+                store.commit(&growth_batch(i))?;
             }
-            let mut times = Vec::with_capacity(window);
-            for i in start..start + window {
-                let pairs = batch(i);
-                let started = Instant::now();
-                store.commit(&pairs)?;
-                times.push(started.elapsed());
-            }
-            let p = Percentiles::of(&mut times);
+            let (p, cpu) = timed_window(&**store, start..start + window)?;
             rows.push(Row::new(store.system(), &case, "p50", micros(p.p50), "us"));
             rows.push(Row::new(store.system(), &case, "p99", micros(p.p99), "us"));
             p99s[s].push(p.p99.as_secs_f64());
+            // CPU time has a resolution of 10 ms: a short quiet window may show none.
+            if let Some(cpu) = cpu.filter(|c| !c.is_zero()) {
+                let per_commit = micros(cpu) / window as f64;
+                rows.push(Row::new(store.system(), &case, "cpu/commit", per_commit, "us"));
+            }
             if t + 1 == targets.len() {
                 store.report_state(&case, rows);
             }
             let started = Instant::now();
             store.settle()?;
-            if t + 1 == targets.len() && s == 0 {
+            if t + 1 == targets.len() && store.system() == CHAINSTORE {
                 rows.push(Row::new(
                     CHAINSTORE,
                     &case,
@@ -372,6 +364,32 @@ fn commit_growth(
         1.5,
     ));
     Ok(())
+}
+
+/// Batch `i` of the growth: `GROWTH_KEYS` random new keys.
+fn growth_batch(i: usize) -> Vec<Pair> {
+    let mut rng = Rng::new(0x96_0000 ^ i as u64);
+    (0..GROWTH_KEYS)
+        .map(|_| pair(u128::from(rng.next_u64()) << 64 | u128::from(rng.next_u64())))
+        .collect()
+}
+
+/// Commits growth batches `batches`, returning their latency percentiles and the CPU time the
+/// committing thread used.
+fn timed_window(
+    store: &dyn Store,
+    batches: std::ops::Range<usize>,
+) -> Result<(Percentiles, Option<Duration>), BenchError> {
+    let cpu_before = system::thread_cpu_time();
+    let mut times = Vec::with_capacity(batches.len());
+    for i in batches {
+        let pairs = growth_batch(i);
+        let started = Instant::now();
+        store.commit(&pairs)?;
+        times.push(started.elapsed());
+    }
+    let cpu = system::thread_cpu_time().zip(cpu_before).map(|(a, b)| a.saturating_sub(b));
+    Ok((Percentiles::of(&mut times), cpu))
 }
 
 /// A store under test: chainstore or raw redb, one table of fixed-size keys and values.
