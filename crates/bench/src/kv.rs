@@ -16,7 +16,7 @@
 //!   reads per read transaction in both stores, the two alternating every 1,000 reads.
 //! - **scan 100**: 1,000 range scans of 100 consecutive keys from random starts, 100 scans per read
 //!   transaction.
-//! - **commit latency vs size**: commits of 10,000 random new keys (1 MiB of values) into two
+//! - **commit latency vs size**: commits of 10,000 random new keys (1 MB of values) into two
 //!   fresh stores growing to 20M keys (`--max-keys`), with p50/p99 of a window of 50 commits at
 //!   100K, 1M, 5M and 20M keys. Each store grows to a size and runs its window in turn; chainstore
 //!   is flushed after its window (untimed, except at the last size, where the flush is reported as
