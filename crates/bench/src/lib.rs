@@ -8,6 +8,7 @@
 use std::io;
 use std::path::PathBuf;
 
+pub mod kv;
 pub mod report;
 pub mod state_root;
 mod system;
@@ -33,6 +34,15 @@ pub enum BenchError {
     /// An error from the state-root benchmark.
     #[error("state-root benchmark: {0}")]
     StateRoot(#[from] state_root::StateRootBenchError),
+    /// An error from the database under test.
+    #[error("chainstore database: {0}")]
+    Db(#[from] chainstore_engine::db::Error),
+    /// An error from the raw redb baseline.
+    #[error("raw redb: {0}")]
+    Redb(#[from] redb::Error),
+    /// A store returned wrong data (a bug in the store or in the benchmark).
+    #[error("wrong result: {0}")]
+    Check(String),
 }
 
 impl BenchError {

@@ -82,7 +82,16 @@ pub(crate) fn drop_page_cache() -> bool {
 
 /// CPU time (user + system) this process has used so far, from `/proc/self/stat`.
 pub(crate) fn process_cpu_time() -> Option<Duration> {
-    let stat = fs::read_to_string("/proc/self/stat").ok()?;
+    cpu_time("/proc/self/stat")
+}
+
+/// CPU time (user + system) the calling thread has used so far, from `/proc/thread-self/stat`.
+pub(crate) fn thread_cpu_time() -> Option<Duration> {
+    cpu_time("/proc/thread-self/stat")
+}
+
+fn cpu_time(stat_file: &str) -> Option<Duration> {
+    let stat = fs::read_to_string(stat_file).ok()?;
     // Fields after the command name (which is in parentheses and may contain spaces).
     let rest = &stat[stat.rfind(')')? + 2..];
     let fields: Vec<&str> = rest.split_whitespace().collect();

@@ -25,7 +25,7 @@ use chainstore_engine::vfs::{
 use chainstore_engine::wal::{Durability, Wal, WalOptions};
 
 use crate::BenchError;
-use crate::report::{Goal, Hardware, Percentiles, Report, Row, micros};
+use crate::report::{Goal, Hardware, Percentiles, Report, Row, micros, ratio};
 use crate::system;
 
 /// Options of the `wal` scenario.
@@ -317,10 +317,6 @@ fn read_files(files: &[(PathBuf, u64)]) -> Result<(), BenchError> {
         std::hint::black_box(&buf);
     }
     Ok(())
-}
-
-fn ratio(a: f64, b: f64) -> f64 {
-    if b > 0.0 { a / b } else { f64::NAN }
 }
 
 fn size_label(bytes: usize) -> String {

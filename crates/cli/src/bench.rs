@@ -1,9 +1,10 @@
-//! `chainstore bench SCENARIO [--json]`.
+//! `chainstore bench SCENARIO [--json] [--quick] [--dir DIR]`.
 
 use std::path::PathBuf;
 
 use anyhow::Context as _;
 use chainstore_bench::Report;
+use chainstore_bench::kv::KvBenchOptions;
 use chainstore_bench::wal::WalBenchOptions;
 use clap::{Args, Subcommand};
 
@@ -18,7 +19,10 @@ pub(crate) struct BenchArgs {
 enum Scenario {
     /// The commit log: append latency vs raw write+fdatasync, group commit scaling, recovery scan
     /// vs sequential read.
-    Wal(WalArgs),
+    Wal(CommonArgs),
+    /// The generic database vs raw redb: fills, batch writes, point reads, scans, and commit
+    /// latency as the database grows.
+    Kv(KvArgs),
     /// The trie: incremental state root vs a full rebuild vs eth_trie (in memory).
     StateRoot(StateRootArgs),
 }
@@ -36,8 +40,9 @@ struct StateRootArgs {
     large: bool,
 }
 
+/// Options every scenario has.
 #[derive(Debug, Args)]
-struct WalArgs {
+struct CommonArgs {
     /// Print one JSON object instead of a table.
     #[arg(long)]
     json: bool,
@@ -50,17 +55,36 @@ struct WalArgs {
     dir: Option<PathBuf>,
 }
 
+#[derive(Debug, Args)]
+struct KvArgs {
+    #[command(flatten)]
+    common: CommonArgs,
+    /// Keys of the fill, batch, read and scan cases [default: 1000000, 20000 with --quick].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1_000..))]
+    keys: Option<u64>,
+    /// Database size the commit-latency case grows to [default: 20000000, 200000 with --quick].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(100_000..))]
+    max_keys: Option<u64>,
+}
+
 pub(crate) fn run(args: BenchArgs) -> anyhow::Result<()> {
     match args.scenario {
         Scenario::Wal(a) => {
-            let parent = a.dir.unwrap_or_else(|| PathBuf::from("."));
-            let work = tempfile::Builder::new()
-                .prefix("chainstore-bench-wal-")
-                .tempdir_in(&parent)
-                .with_context(|| format!("cannot create a directory in {}", parent.display()))?;
+            let work = work_dir(a.dir, "wal")?;
             let opts = WalBenchOptions { dir: work.path().to_path_buf(), quick: a.quick };
             let report = chainstore_bench::wal::run(&opts).context("wal benchmark failed")?;
             print(&report, a.json)
+        }
+        Scenario::Kv(a) => {
+            let work = work_dir(a.common.dir, "kv")?;
+            let opts = KvBenchOptions {
+                dir: work.path().to_path_buf(),
+                quick: a.common.quick,
+                keys: a.keys,
+                max_keys: a.max_keys,
+            };
+            let report = chainstore_bench::kv::run(&opts).context("kv benchmark failed")?;
+            print(&report, a.common.json)
         }
         Scenario::StateRoot(a) => {
             use chainstore_bench::state_root::{StateRootConfig, report};
@@ -74,6 +98,15 @@ pub(crate) fn run(args: BenchArgs) -> anyhow::Result<()> {
             print(&report, a.json)
         }
     }
+}
+
+/// A temporary directory inside `parent` (default: the current directory), removed when dropped.
+fn work_dir(parent: Option<PathBuf>, scenario: &str) -> anyhow::Result<tempfile::TempDir> {
+    let parent = parent.unwrap_or_else(|| PathBuf::from("."));
+    tempfile::Builder::new()
+        .prefix(&format!("chainstore-bench-{scenario}-"))
+        .tempdir_in(&parent)
+        .with_context(|| format!("cannot create a directory in {}", parent.display()))
 }
 
 fn print(report: &Report, json: bool) -> anyhow::Result<()> {
