@@ -16,7 +16,24 @@ pub(super) fn spawn(inner: Arc<Inner>) -> std::io::Result<JoinHandle<()>> {
     std::thread::Builder::new().name("chainstore-indexer".into()).spawn(move || run(&inner))
 }
 
+/// Records, even if the indexer panics, that it is gone, so `flush` reports it instead of
+/// waiting forever.
+struct Exit<'a>(&'a Inner);
+
+impl Drop for Exit<'_> {
+    fn drop(&mut self) {
+        let mut ix = self.0.lock_indexer();
+        if std::thread::panicking() {
+            ix.error = Some("the indexer thread panicked; reopen the database".into());
+        }
+        ix.stopped = true;
+        drop(ix);
+        self.0.indexed.notify_all();
+    }
+}
+
 fn run(inner: &Inner) {
+    let _exit = Exit(inner);
     let mut backoff = Duration::from_millis(10);
     loop {
         let shutdown = wait_for_work(inner);
@@ -77,11 +94,14 @@ fn wait_for_work(inner: &Inner) -> bool {
     }
 }
 
-/// Writes everything visible into the backend, then frees what no reader needs.
+/// Writes the oldest visible commits not yet indexed into the backend — at most about
+/// `4 × index_batch_bytes` of them, so that each batch frees memory soon instead of one batch
+/// holding everything — then frees what no reader needs.
 fn index_once(inner: &Inner) -> Result<()> {
     let (from, target) = {
         let view = inner.lock_view();
-        (view.backend.checkpoint(), view.visible)
+        let max_bytes = (inner.opts.index_batch_bytes as u64).saturating_mul(4);
+        (view.backend.checkpoint(), batch_target(&view, max_bytes))
     };
     if target > from {
         inner.lock_indexer().oldest_unindexed = None;
@@ -93,6 +113,9 @@ fn index_once(inner: &Inner) -> Result<()> {
         let snapshot = inner.backend.snapshot()?;
         let mut view = inner.lock_view();
         view.backend = snapshot;
+        while view.unindexed.front().is_some_and(|(seq, _)| *seq <= target) {
+            view.unindexed.pop_front();
+        }
         let lag = view.visible - target;
         drop(view);
         metrics::gauge!("chainstore_indexer_lag_seqs").set(lag as f64);
@@ -106,6 +129,26 @@ fn index_once(inner: &Inner) -> Result<()> {
     let checkpoint = inner.lock_view().backend.checkpoint();
     inner.wal.truncate_through(checkpoint)?;
     Ok(())
+}
+
+/// The sequence number through which the next batch indexes: the longest prefix of the
+/// unindexed commits within `max_bytes` (at least one commit).
+fn batch_target(view: &super::View, max_bytes: u64) -> u64 {
+    if view.unindexed.is_empty() {
+        // Nothing is accounted (cannot happen while commits are visible and unindexed, but
+        // never stall on it): index everything visible.
+        return view.visible;
+    }
+    let mut total = 0u64;
+    let mut target = view.backend.checkpoint();
+    for &(seq, bytes) in &view.unindexed {
+        if total > 0 && total.saturating_add(bytes) > max_bytes {
+            break;
+        }
+        total = total.saturating_add(bytes);
+        target = seq;
+    }
+    target.max(view.backend.checkpoint())
 }
 
 fn collect_garbage(inner: &Inner) {

@@ -19,7 +19,7 @@ mod table;
 mod txn;
 mod writeset;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock};
@@ -142,9 +142,13 @@ struct Inner {
 #[derive(Debug)]
 struct View {
     visible: u64,
-    done: BTreeSet<u64>,
+    /// Durable commits above `visible` waiting for their predecessors, with their bytes.
+    done: BTreeMap<u64, u64>,
     backend: Arc<dyn BackendSnapshot>,
     pins: BTreeMap<u64, usize>,
+    /// Visible commits not yet in the backend, in sequence order, with their memtable bytes:
+    /// the indexer takes a bounded prefix of them per batch.
+    unindexed: VecDeque<(u64, u64)>,
 }
 
 /// Commits between their log submission and their memtable insertion.
@@ -161,6 +165,7 @@ struct IndexerState {
     error: Option<String>,
     oldest_unindexed: Option<Instant>,
     last_gc: Option<Instant>,
+    stopped: bool,
 }
 
 impl Database {
@@ -189,6 +194,7 @@ impl Database {
         let snapshot = backend.snapshot()?;
         let checkpoint = snapshot.checkpoint();
         let mut memtable = Memtable::default();
+        let mut replayed_bytes: Vec<(u64, u64)> = Vec::new();
         let mut bad_record = None;
         let wal_opts = WalOptions { max_bytes: None, ..opts.wal };
         let (wal, report) =
@@ -197,7 +203,11 @@ impl Database {
                     return;
                 }
                 match replay(rec.ty, rec.payload) {
-                    Ok(ops) => memtable.insert(rec.seq, ops.into_iter()),
+                    Ok(ops) => {
+                        let before = memtable.bytes();
+                        memtable.insert(rec.seq, ops.into_iter());
+                        replayed_bytes.push((rec.seq, (memtable.bytes() - before) as u64));
+                    }
                     Err(detail) => bad_record = Some(Error::CorruptRecord { seq: rec.seq, detail }),
                 }
             })?;
@@ -218,9 +228,10 @@ impl Database {
             mem_bytes,
             view: Mutex::new(View {
                 visible,
-                done: BTreeSet::new(),
+                done: BTreeMap::new(),
                 backend: snapshot,
                 pins: BTreeMap::new(),
+                unindexed: replayed_bytes.into(),
             }),
             published: Condvar::new(),
             commit: Mutex::new(Inflight::default()),
@@ -411,12 +422,16 @@ impl Inner {
     }
 
     /// Makes commit `seq` visible once every commit before it is, and waits for that.
-    fn publish(&self, seq: u64) {
+    fn publish(&self, seq: u64, bytes: u64) {
         let mut view = self.lock_view();
-        view.done.insert(seq);
-        while view.done.first() == Some(&(view.visible + 1)) {
-            view.visible += 1;
-            view.done.pop_first();
+        view.done.insert(seq, bytes);
+        let next =
+            |view: &View| view.done.first_key_value().map(|(s, _)| *s) == Some(view.visible + 1);
+        while next(&view) {
+            if let Some((seq, bytes)) = view.done.pop_first() {
+                view.visible = seq;
+                view.unindexed.push_back((seq, bytes));
+            }
         }
         self.published.notify_all();
         while view.visible < seq {
@@ -464,11 +479,14 @@ impl Inner {
         let target = self.lock_view().visible;
         let mut ix = self.lock_indexer();
         loop {
+            if self.lock_view().backend.checkpoint() >= target {
+                return Ok(());
+            }
             if let Some(e) = &ix.error {
                 return Err(Error::Indexer(e.clone()));
             }
-            if self.lock_view().backend.checkpoint() >= target {
-                return Ok(());
+            if ix.stopped {
+                return Err(Error::Indexer("the indexer has stopped".into()));
             }
             ix.flush_wanted = true;
             self.indexer_wake.notify_all();

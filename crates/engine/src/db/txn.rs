@@ -261,7 +261,7 @@ impl WriteTxn {
         let total = inner.mem_bytes.fetch_add(added as u64, Ordering::Relaxed) + added as u64;
         metrics::gauge!("chainstore_db_memtable_bytes").set(total as f64);
         inner.commit.lock().unwrap_or_else(|e| e.into_inner()).writes.remove(&id);
-        inner.publish(ticket.seq);
+        inner.publish(ticket.seq, added as u64);
         metrics::histogram!("chainstore_db_commit_seconds").record(started.elapsed());
         Ok(ticket.seq)
     }
