@@ -8,6 +8,9 @@
 use std::io;
 use std::path::PathBuf;
 
+pub mod commit_latency;
+pub mod ingest;
+pub mod reads;
 pub mod report;
 pub mod state_root;
 mod system;

@@ -1,5 +1,7 @@
 //! Integration tests of the `chainstore` binary.
 
+mod bench_chain;
+
 use std::process::Command;
 
 use serde_json::Value;
