@@ -7,12 +7,14 @@
 //! updates each); the commit-log record of each is captured and, after the store's run, the raw
 //! redb copy commits the same write sets, one durable write transaction per block. The memtable is
 //! sampled after every block; the indexer lag (commits not yet in the backend) is read at the end,
-//! then the time to drain it.
+//! then the time to drain it. `cores busy` is CPU time over wall time of the committing thread
+//! and of the whole process (committer plus indexer).
 
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use chainstore_chain::ChainError;
+use cpu_time::ThreadTime;
 
 use crate::commit_latency::{
     CaptureFs, RawRedb, Result, UPDATES_PER_BLOCK, Workload, open_store, ratio,
@@ -57,14 +59,16 @@ pub fn run(config: &IngestConfig, dir: &Path, progress: &mut dyn FnMut(&str)) ->
     progress(&format!("ingest: committing {} blocks", config.blocks));
     let mut write_sets = Vec::with_capacity(config.blocks);
     let mut memtable_max = 0u64;
-    let started = Instant::now();
+    let (started, committer_cpu) = (Instant::now(), ThreadTime::now());
+    let process_cpu = system::process_cpu_time();
     for _ in 0..config.blocks {
         let block = work.next_block();
         store.commit_block(&block)?;
         write_sets.push(capture.take_one(block.number)?.ops);
         memtable_max = memtable_max.max(store.database().stats().memtable_bytes);
     }
-    let elapsed = started.elapsed();
+    let (elapsed, committer_cpu) = (started.elapsed(), committer_cpu.elapsed());
+    let process_cpu = system::process_cpu_time().zip(process_cpu).map(|(a, b)| a.saturating_sub(b));
     let stats = store.database().stats();
     let lag = stats.visible_seq - stats.checkpoint;
     let drain_started = Instant::now();
@@ -89,6 +93,11 @@ pub fn run(config: &IngestConfig, dir: &Path, progress: &mut dyn FnMut(&str)) ->
     let budget = chainstore_engine::db::Options::default().memtable_bytes as f64;
     rows.push(Row::new(CS, &case, "memtable max", memtable_max as f64 / MIB, "MiB"));
     rows.push(Row::new(CS, &case, "memtable cap", budget / MIB, "MiB"));
+    let busy = |cpu: Duration| cpu.as_secs_f64() / elapsed.as_secs_f64();
+    rows.push(Row::new(CS, &case, "committer", busy(committer_cpu), "cores busy"));
+    if let Some(cpu) = process_cpu.filter(|c| !c.is_zero()) {
+        rows.push(Row::new(CS, &case, "process", busy(cpu), "cores busy"));
+    }
     rows.push(Row::new(CS, &case, "lag at end", lag as f64, "commits"));
     rows.push(Row::new(CS, &case, "drain", drain.as_secs_f64() * 1e3, "ms"));
     let cs_rate = per_s(elapsed);
