@@ -24,7 +24,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use alloy_primitives::{Address, B256, Bytes, U256, keccak256};
+use alloy_primitives::{B256, Bytes, U256, keccak256};
 use chainstore_chain::synth::{SynthChain, transfer_topic};
 use chainstore_chain::{
     AccountChange, BlockCommit, ChainError, ChainStore, Log, Receipt, Transaction,
@@ -123,9 +123,8 @@ pub fn run(
         rows.push(Row::new(CS, &case, "bulk load", load.as_secs_f64(), "s"));
         progress(&format!("commit-latency: {} blocks at {accounts} accounts", config.blocks));
         let raw_redb = RawRedb::copy_of(&store, &dir.join(format!("raw-{accounts}.redb")))?;
-        let r = measure(&store, &capture, &mut work, &raw_redb, dir, config.blocks, &case)?;
-        rows.extend(r.0);
-        results.push(SizeResult { accounts, ..r.1 });
+        let samples = measure(&store, &capture, &mut work, &raw_redb, dir, config.blocks)?;
+        results.push(samples.finish(accounts, &case, &mut rows));
     }
     store.close()?;
     let goals = goals(&results);
@@ -140,8 +139,7 @@ fn measure(
     raw_redb: &RawRedb,
     dir: &Path,
     blocks: usize,
-    case: &str,
-) -> Result<(Vec<Row>, SizeResult)> {
+) -> Result<Samples> {
     let mut t = Samples::default();
     let mut raw: Option<RawFile> = None;
     for i in 0..WARMUP + blocks {
@@ -162,7 +160,7 @@ fn measure(
             t.push(info.timings, [e2e, cpu, redb, raw_time], record.bytes.len());
         }
     }
-    Ok(t.finish(case))
+    Ok(t)
 }
 
 /// The samples of one state size.
@@ -197,9 +195,9 @@ impl Samples {
         self.record_bytes += bytes;
     }
 
-    fn finish(mut self, case: &str) -> (Vec<Row>, SizeResult) {
+    /// Adds the rows of state size `accounts` to `rows`; returns the percentiles the goals use.
+    fn finish(mut self, accounts: u64, case: &str, rows: &mut Vec<Row>) -> SizeResult {
         let n = self.e2e.len().max(1);
-        let mut rows = Vec::new();
         let mut both = |system: &str, what: &str, samples: &mut Vec<Duration>| {
             let p = Percentiles::of(samples);
             let (p50, p99) = (format!("{what}p50"), format!("{what}p99"));
@@ -217,7 +215,7 @@ impl Samples {
         let kib = self.record_bytes as f64 / n as f64 / 1024.0;
         rows.push(Row::new(CS, case, "record", kib, "KiB/block"));
         rows.push(Row::new(CS, case, "blocks", n as f64, "measured"));
-        (rows, SizeResult { accounts: 0, append, e2e, redb, raw })
+        SizeResult { accounts, append, e2e, redb, raw }
     }
 }
 
@@ -254,7 +252,7 @@ pub(crate) fn ratio(a: f64, b: f64) -> f64 {
 // ---------------------------------------------------------------------------------------------
 
 /// New accounts per bulk-load block.
-pub(crate) const BULK_BLOCK: u64 = 25_000;
+const BULK_BLOCK: u64 = 25_000;
 /// Token contracts: the accounts with storage.
 pub(crate) const TOKENS: u64 = 20;
 /// Storage slots seeded per new account during bulk load (one slot per 10 accounts).
@@ -439,11 +437,6 @@ impl Workload {
         }
         block
     }
-}
-
-/// The address of externally owned account `i`.
-pub(crate) fn account_address(i: u64) -> Address {
-    SynthChain::account(i)
 }
 
 /// One table operation of a write set: table, key, value (`None`: delete).

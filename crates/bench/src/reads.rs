@@ -21,8 +21,7 @@ use chainstore_chain::synth::SynthChain;
 use redb::ReadableDatabase;
 
 use crate::commit_latency::{
-    CaptureFs, ChainBenchError, RawRedb, Result, TOKENS, Workload, account_address, open_store,
-    ratio,
+    CaptureFs, ChainBenchError, RawRedb, Result, TOKENS, Workload, open_store, ratio,
 };
 use crate::report::{Goal, Report, Row};
 use crate::system;
@@ -115,7 +114,7 @@ fn key_sets(work: &mut Workload, config: &ReadsConfig) -> Vec<(&'static str, boo
     let hot_slots: Vec<u64> = (0..HOT_SET).map(|_| work.below(slots.min(HOT_SET as u64))).collect();
     let per_round = |n: usize| n.div_ceil(ROUNDS);
     let slot_key = |j: u64| (SynthChain::token(j % TOKENS), Workload::slot(j));
-    let account_key = |i: u64| (account_address(i), B256::ZERO);
+    let account_key = |i: u64| (SynthChain::account(i), B256::ZERO);
     let hot_a = (0..per_round(config.hot_reads)).map(|i| account_key(hot_accounts[i % HOT_SET]));
     let hot_s = (0..per_round(config.hot_reads)).map(|i| slot_key(hot_slots[i % HOT_SET]));
     let hot_a: Keys = hot_a.collect();
@@ -139,7 +138,7 @@ fn proof_keys(work: &mut Workload, n: usize, with_slot: bool) -> Keys {
                 let j = work.below(work.slots.max(1));
                 (SynthChain::token(j % TOKENS), Workload::slot(j))
             } else {
-                (account_address(work.below(work.accounts)), B256::ZERO)
+                (SynthChain::account(work.below(work.accounts)), B256::ZERO)
             }
         })
         .collect()
