@@ -673,3 +673,37 @@ impl Drop for RawFile {
         let _ = std::fs::remove_file(&self.path);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A measured block is captured as exactly one record carrying the block's writes: one
+    /// account row per touched account, one transaction row per transaction. With
+    /// `--nocapture` it prints the record's bytes per table.
+    #[test]
+    fn captured_record_is_the_blocks_write_set() {
+        let dir = tempfile::tempdir().unwrap();
+        let capture = CaptureFs::default();
+        let store = open_store(dir.path(), &capture).unwrap();
+        let mut work = Workload::new(7);
+        work.grow_to(&store, &capture, 10_000).unwrap();
+        let block = work.next_block();
+        store.commit_block(&block).unwrap();
+        let record = capture.take_one(block.number).unwrap();
+        let mut tables = std::collections::BTreeMap::<&str, (usize, usize)>::new();
+        for (table, key, value) in &record.ops {
+            let entry = tables.entry(table).or_default();
+            entry.0 += 1;
+            entry.1 += key.len() + value.as_ref().map_or(0, Vec::len);
+        }
+        for (table, (ops, bytes)) in &tables {
+            println!("{table:<18} {ops:>6} ops {bytes:>9} bytes of keys and values");
+        }
+        println!("record: {} bytes", record.bytes.len());
+        assert_eq!(tables["hashed_accounts"].0, TOUCHED_ACCOUNTS);
+        assert_eq!(tables["transactions"].0, TXS);
+        assert!(tables["hashed_storage"].0 > STORAGE_WRITES_PER_TOKEN * TOKENS as usize / 2);
+        assert!(capture.take_one(block.number).is_err(), "nothing written since");
+    }
+}
