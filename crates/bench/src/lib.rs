@@ -8,7 +8,10 @@
 use std::io;
 use std::path::PathBuf;
 
+pub mod commit_latency;
+pub mod ingest;
 pub mod kv;
+pub mod reads;
 pub mod report;
 pub mod state_root;
 mod system;

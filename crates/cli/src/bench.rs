@@ -25,6 +25,45 @@ enum Scenario {
     Kv(KvArgs),
     /// The trie: incremental state root vs a full rebuild vs eth_trie (in memory).
     StateRoot(StateRootArgs),
+    /// commit_block p50/p99 as the state grows, split into root and durable append, vs the same
+    /// writes in synchronous redb vs raw write+fdatasync of the same bytes.
+    CommitLatency(CommitLatencyArgs),
+    /// Sustained blocks/s and state updates/s with the indexer keeping up, vs synchronous redb.
+    Ingest(ChainArgs),
+    /// Account and storage point reads (hot and cold) vs raw redb gets; proofs/s.
+    Reads(ChainArgs),
+}
+
+#[derive(Debug, Args)]
+struct ChainArgs {
+    /// Print one JSON object instead of a table.
+    #[arg(long)]
+    json: bool,
+    /// Small sizes (seconds, for CI).
+    #[arg(long)]
+    quick: bool,
+    /// Accounts in the state (overrides the documented size).
+    #[arg(long, value_name = "N")]
+    accounts: Option<u64>,
+    /// Blocks to measure (overrides the documented number).
+    #[arg(long, value_name = "N")]
+    blocks: Option<usize>,
+    /// Directory on the disk to measure (default: the current directory). The benchmark works in
+    /// a temporary directory inside it and removes it when done.
+    #[arg(long, value_name = "DIR")]
+    dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+struct CommitLatencyArgs {
+    #[command(flatten)]
+    chain: ChainArgs,
+    /// State sizes to measure, smallest first (overrides the documented 10K and 1M accounts).
+    #[arg(long, value_name = "N,N,...", value_delimiter = ',', conflicts_with = "accounts")]
+    sizes: Vec<u64>,
+    /// Add 10M accounts (needs many GiB of disk and a long time).
+    #[arg(long, conflicts_with = "quick")]
+    large: bool,
 }
 
 #[derive(Debug, Args)]
@@ -95,6 +134,49 @@ pub(crate) fn run(args: BenchArgs) -> anyhow::Result<()> {
             };
             let report = report(&config, &std::env::current_dir()?, &mut |m| eprintln!("{m}"))
                 .context("state-root benchmark failed")?;
+            print(&report, a.json)
+        }
+        Scenario::CommitLatency(a) => {
+            use chainstore_bench::commit_latency::{CommitLatencyConfig, run};
+            let mut config = match (a.chain.quick, a.large) {
+                (true, _) => CommitLatencyConfig::quick(),
+                (_, true) => CommitLatencyConfig::large(),
+                _ => CommitLatencyConfig::standard(),
+            };
+            if !a.sizes.is_empty() {
+                config.accounts = a.sizes.clone();
+            }
+            if let Some(accounts) = a.chain.accounts {
+                config.accounts = vec![accounts];
+            }
+            if let Some(blocks) = a.chain.blocks {
+                config.blocks = blocks;
+            }
+            let work = work_dir(a.chain.dir.clone(), "commit-latency")?;
+            let report = run(&config, work.path(), &mut |m| eprintln!("{m}"))
+                .context("commit-latency benchmark failed")?;
+            print(&report, a.chain.json)
+        }
+        Scenario::Ingest(a) => {
+            use chainstore_bench::ingest::{IngestConfig, run};
+            let mut config = if a.quick { IngestConfig::quick() } else { IngestConfig::standard() };
+            config.accounts = a.accounts.unwrap_or(config.accounts);
+            config.blocks = a.blocks.unwrap_or(config.blocks);
+            let work = work_dir(a.dir.clone(), "ingest")?;
+            let report = run(&config, work.path(), &mut |m| eprintln!("{m}"))
+                .context("ingest benchmark failed")?;
+            print(&report, a.json)
+        }
+        Scenario::Reads(a) => {
+            use chainstore_bench::reads::{ReadsConfig, run};
+            if a.blocks.is_some() {
+                anyhow::bail!("bench reads measures no blocks: --blocks does not apply");
+            }
+            let mut config = if a.quick { ReadsConfig::quick() } else { ReadsConfig::standard() };
+            config.accounts = a.accounts.unwrap_or(config.accounts);
+            let work = work_dir(a.dir.clone(), "reads")?;
+            let report = run(&config, work.path(), &mut |m| eprintln!("{m}"))
+                .context("reads benchmark failed")?;
             print(&report, a.json)
         }
     }

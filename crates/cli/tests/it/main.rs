@@ -1,5 +1,6 @@
 //! Integration tests of the `chainstore` binary.
 
+mod bench_chain;
 mod crash;
 mod genesis;
 mod ingest;

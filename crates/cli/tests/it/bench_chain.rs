@@ -1,0 +1,108 @@
+//! `bench commit-latency`, `bench ingest` and `bench reads` with `--quick --json`: one JSON
+//! object of the documented shape, with the expected systems, positive measurements and goals.
+
+#![allow(clippy::unwrap_used, reason = "test helpers outside #[test] functions")]
+
+use std::process::Command;
+
+use serde_json::Value;
+
+/// Runs `chainstore bench SCENARIO --quick --json --dir TMP` and checks the common shape; returns
+/// the report.
+fn run_quick(scenario: &str) -> Value {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_chainstore"))
+        .args(["bench", scenario, "--quick", "--json", "--dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "exit {:?}: {stderr}", out.status);
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(stdout.trim_end().lines().count(), 1, "not one JSON line: {stdout}");
+    let v: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(v["scenario"], scenario);
+    let hw = &v["hardware"];
+    assert!(hw["cores"].as_u64().unwrap() >= 1, "{hw}");
+    assert!(hw["fdatasync_p50_us"].as_f64().unwrap() > 0.0, "{hw}");
+    for row in v["rows"].as_array().unwrap() {
+        for key in ["system", "case", "metric", "unit"] {
+            assert!(!row[key].as_str().unwrap().is_empty(), "{row}");
+        }
+        let value = row["value"].as_f64().unwrap();
+        // The indexer may have caught up completely: lag and drain time can be zero.
+        let may_be_zero = ["lag at end", "drain"].contains(&row["metric"].as_str().unwrap());
+        assert!(value > 0.0 || (may_be_zero && value == 0.0), "{row}");
+    }
+    for goal in v["goals"].as_array().unwrap() {
+        assert!(!goal["goal"].as_str().unwrap().is_empty());
+        assert!(goal["measured"].as_f64().unwrap() > 0.0, "{goal}");
+        assert!(goal["target"].as_f64().unwrap() > 0.0, "{goal}");
+        assert!(goal["met"].is_boolean(), "{goal}");
+    }
+    // The work directory inside --dir is removed.
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    v
+}
+
+fn systems(v: &Value) -> Vec<String> {
+    let mut s: Vec<String> = v["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["system"].as_str().unwrap().to_string())
+        .collect();
+    s.sort();
+    s.dedup();
+    s
+}
+
+fn metric(v: &Value, system: &str, case: &str, metric: &str) -> f64 {
+    let rows = v["rows"].as_array().unwrap();
+    let row =
+        rows.iter().find(|r| r["system"] == system && r["case"] == case && r["metric"] == metric);
+    row.unwrap_or_else(|| panic!("no {system} / {case} / {metric} row"))["value"].as_f64().unwrap()
+}
+
+#[test]
+fn bench_commit_latency_quick_json() {
+    let v = run_quick("commit-latency");
+    assert_eq!(systems(&v), ["chainstore", "raw write+fdatasync", "redb sync (no WAL)"]);
+    for case in ["2000 accounts", "10000 accounts"] {
+        assert_eq!(metric(&v, "chainstore", case, "blocks"), 8.0);
+        let e2e = metric(&v, "chainstore", case, "e2e p50");
+        let parts = metric(&v, "chainstore", case, "root p50");
+        assert!(parts <= e2e, "root p50 {parts} > end-to-end p50 {e2e}");
+        assert!(metric(&v, "raw write+fdatasync", case, "p99") > 0.0);
+        assert!(metric(&v, "redb sync (no WAL)", case, "commit p99") > 0.0);
+    }
+    // Append flatness, append vs raw at both sizes, end-to-end vs redb.
+    assert_eq!(v["goals"].as_array().unwrap().len(), 4);
+}
+
+#[test]
+fn bench_ingest_quick_json() {
+    let v = run_quick("ingest");
+    assert_eq!(systems(&v), ["chainstore", "redb sync (no WAL)"]);
+    let case = "10 blocks, 2000 accounts";
+    let blocks = metric(&v, "chainstore", case, "blocks/s");
+    assert_eq!(metric(&v, "chainstore", case, "updates/s"), blocks * 3000.0);
+    assert!(metric(&v, "chainstore", case, "lag at end") <= 10.0);
+    assert!(metric(&v, "chainstore", case, "memtable max") > 0.0);
+    assert_eq!(v["goals"].as_array().unwrap().len(), 3);
+}
+
+#[test]
+fn bench_reads_quick_json() {
+    let v = run_quick("reads");
+    assert_eq!(systems(&v), ["chainstore", "engine snapshot", "raw redb get"]);
+    for case in ["account hot", "account cold", "storage hot", "storage cold"] {
+        for system in ["chainstore", "engine snapshot", "raw redb get"] {
+            assert!(metric(&v, system, case, "reads/s") > 0.0);
+        }
+    }
+    assert!(metric(&v, "chainstore", "account proof", "proofs/s") > 0.0);
+    assert!(metric(&v, "chainstore", "account+slot proof", "proofs/s") > 0.0);
+    // Hot reads/s, then overhead vs raw for each of the four cases.
+    assert_eq!(v["goals"].as_array().unwrap().len(), 5);
+}
