@@ -1,7 +1,6 @@
 //! An in-memory backend for tests: copy-on-write tables, O(1) snapshots.
 
 use std::collections::BTreeMap;
-use std::ops::Bound;
 use std::sync::{Arc, Mutex};
 
 use super::{Backend, BackendError, BackendIter, BackendSnapshot, KeyRange, Op};
@@ -87,7 +86,7 @@ impl BackendSnapshot for MemorySnapshot {
         if range.is_empty() {
             return Ok(Box::new(std::iter::empty()));
         }
-        let bounds = (as_slice(&range.start), as_slice(&range.end));
+        let bounds = range.as_slices();
         let mut items: Vec<_> =
             t.range::<[u8], _>(bounds).map(|(k, v)| Ok((k.clone(), v.clone()))).collect();
         if reverse {
@@ -98,13 +97,5 @@ impl BackendSnapshot for MemorySnapshot {
 
     fn tables(&self) -> Result<Vec<String>, BackendError> {
         Ok(self.0.tables.iter().filter(|(_, t)| !t.is_empty()).map(|(n, _)| n.clone()).collect())
-    }
-}
-
-fn as_slice(b: &Bound<Vec<u8>>) -> Bound<&[u8]> {
-    match b {
-        Bound::Included(v) => Bound::Included(v.as_slice()),
-        Bound::Excluded(v) => Bound::Excluded(v.as_slice()),
-        Bound::Unbounded => Bound::Unbounded,
     }
 }

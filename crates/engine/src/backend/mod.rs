@@ -72,6 +72,11 @@ impl KeyRange {
         above && below
     }
 
+    /// The bounds as borrowed slices.
+    pub fn as_slices(&self) -> (Bound<&[u8]>, Bound<&[u8]>) {
+        (self.start.as_ref().map(Vec::as_slice), self.end.as_ref().map(Vec::as_slice))
+    }
+
     /// Whether no key can be inside the range (start after end).
     pub fn is_empty(&self) -> bool {
         match (&self.start, &self.end) {

@@ -206,7 +206,7 @@ impl BackendSnapshot for RedbSnapshot {
         if range.is_empty() {
             return Ok(Box::new(std::iter::empty()));
         }
-        let bounds: (Bound<&[u8]>, Bound<&[u8]>) = (as_slice(&range.start), as_slice(&range.end));
+        let bounds: (Bound<&[u8]>, Bound<&[u8]>) = range.as_slices();
         let iter = t.range::<&[u8]>(bounds).map_err(map_err)?;
         let pair = |r: RangeItem| {
             r.map(|(k, v)| (k.value().to_vec(), v.value().to_vec())).map_err(map_err)
@@ -224,14 +224,6 @@ impl BackendSnapshot for RedbSnapshot {
             .collect();
         names.sort();
         Ok(names)
-    }
-}
-
-fn as_slice(b: &Bound<Vec<u8>>) -> Bound<&[u8]> {
-    match b {
-        Bound::Included(v) => Bound::Included(v.as_slice()),
-        Bound::Excluded(v) => Bound::Excluded(v.as_slice()),
-        Bound::Unbounded => Bound::Unbounded,
     }
 }
 
