@@ -77,6 +77,9 @@ pub enum WalError {
     /// Record type 0 is reserved.
     #[error("record type 0 is reserved")]
     ZeroType,
+    /// The options cannot work (e.g. a segment too small to hold a record).
+    #[error("invalid log options: {0}")]
+    InvalidOptions(String),
     /// The disk is full: the record was not written (and any partial bytes were rolled back);
     /// the log works again once space is freed.
     #[error("disk full writing the commit log in {dir}: {source}; nothing was written")]

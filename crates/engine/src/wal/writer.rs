@@ -127,7 +127,10 @@ impl Wal {
     ) -> Result<(Wal, RecoveryReport)> {
         let min_size = (SEGMENT_HEADER_LEN + RECORD_HEADER_LEN + 1) as u64;
         if opts.segment_size < min_size {
-            return Err(WalError::RecordTooLarge { len: 1, max: 0 });
+            return Err(WalError::InvalidOptions(format!(
+                "segment_size {} is below the minimum of {min_size} bytes",
+                opts.segment_size
+            )));
         }
         vfs.create_dir_all(dir).map_err(WalError::io(dir))?;
         let rec = recovery::recover(&*vfs, dir, opts.recovery, from_seq, true, on_record)?;
