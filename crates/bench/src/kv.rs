@@ -32,7 +32,7 @@ use chainstore_engine::wal::Durability;
 use redb::{ReadableDatabase, TableDefinition};
 
 use crate::BenchError;
-use crate::report::{Goal, Hardware, Percentiles, Report, Row, micros, ratio};
+use crate::report::{Goal, Percentiles, Report, Row, micros, ratio};
 use crate::system;
 
 /// Options of the `kv` scenario.
@@ -108,22 +108,12 @@ pub fn run(opts: &KvBenchOptions) -> Result<Report, BenchError> {
     let sizes = if opts.quick { &QUICK } else { &FULL };
     let keys = opts.keys.unwrap_or(sizes.keys).max(COMMIT_KEYS as u64);
     let max_keys = opts.max_keys.unwrap_or(sizes.growth[sizes.growth.len() - 1]);
-    let fsync = system::fdatasync_latency(&opts.dir, sizes.fsync_samples)?;
-    let (filesystem, device) = system::filesystem_of(&opts.dir);
+    let hardware = system::hardware(&opts.dir, sizes.fsync_samples, "warm")?;
     let mut rows = Vec::new();
     let mut goals = Vec::new();
     small_commits(&opts.dir, sizes, keys, &mut rows, &mut goals)?;
     let targets = growth_targets(sizes.growth, max_keys);
     commit_growth(&opts.dir, &targets, sizes.window, &mut rows, &mut goals)?;
-    let hardware = Hardware {
-        cores: system::cores(),
-        cpu: system::cpu_model(),
-        fdatasync_p50_us: micros(fsync.p50),
-        filesystem,
-        device,
-        page_cache: "warm".into(),
-        kernel: system::kernel(),
-    };
     Ok(Report { scenario: "kv".into(), hardware, rows, goals })
 }
 

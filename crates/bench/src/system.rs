@@ -113,7 +113,7 @@ pub(crate) fn hardware(
     Ok(crate::Hardware {
         cores: cores(),
         cpu: cpu_model(),
-        fdatasync_p50_us: fsync.p50.as_secs_f64() * 1e6,
+        fdatasync_p50_us: crate::report::micros(fsync.p50),
         filesystem,
         device,
         page_cache: page_cache.into(),

@@ -25,7 +25,7 @@ use chainstore_engine::vfs::{
 use chainstore_engine::wal::{Durability, Wal, WalOptions};
 
 use crate::BenchError;
-use crate::report::{Goal, Hardware, Percentiles, Report, Row, micros, ratio};
+use crate::report::{Goal, Percentiles, Report, Row, micros, ratio};
 use crate::system;
 
 /// Options of the `wal` scenario.
@@ -73,8 +73,7 @@ const WAL: &str = "chainstore wal";
 /// Runs the scenario in `opts.dir`.
 pub fn run(opts: &WalBenchOptions) -> Result<Report, BenchError> {
     let sizes = if opts.quick { &QUICK } else { &FULL };
-    let fsync = system::fdatasync_latency(&opts.dir, sizes.fsync_samples)?;
-    let (filesystem, device) = system::filesystem_of(&opts.dir);
+    let mut hardware = system::hardware(&opts.dir, sizes.fsync_samples, "warm")?;
     let mut rows = Vec::new();
     let mut goals = Vec::new();
     for &(record, samples) in &sizes.latency {
@@ -82,15 +81,7 @@ pub fn run(opts: &WalBenchOptions) -> Result<Report, BenchError> {
     }
     group_commit(&opts.dir, sizes.concurrency, sizes.concurrency_rounds, &mut rows, &mut goals)?;
     let cold = recovery_scan(&opts.dir, sizes.recovery_bytes, !opts.quick, &mut rows, &mut goals)?;
-    let hardware = Hardware {
-        cores: system::cores(),
-        cpu: system::cpu_model(),
-        fdatasync_p50_us: micros(fsync.p50),
-        filesystem,
-        device,
-        page_cache: if cold { "dropped" } else { "warm" }.into(),
-        kernel: system::kernel(),
-    };
+    hardware.page_cache = if cold { "dropped" } else { "warm" }.into();
     Ok(Report { scenario: "wal".into(), hardware, rows, goals })
 }
 
