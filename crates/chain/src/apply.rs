@@ -7,7 +7,7 @@ use chainstore_engine::backend::KeyRange;
 use chainstore_engine::db::WriteTxn;
 use chainstore_trie::{Account, ChangeSet, StateRootOutput, encode_node, encode_path};
 
-use crate::error::{ChainError, Result};
+use crate::error::{ChainError, Result, corrupt};
 use crate::schema::*;
 use crate::{AccountChange, BlockCommit, Header};
 
@@ -67,10 +67,6 @@ pub(crate) fn read_account(txn: &WriteTxn, hashed: B256) -> Result<Option<Accoun
     txn.get(HASHED_ACCOUNTS, hashed.as_slice())?
         .map(|b| decode_account(&b).map_err(|d| corrupt(HASHED_ACCOUNTS, hashed, d)))
         .transpose()
-}
-
-fn corrupt(table: &'static str, key: impl std::fmt::Display, detail: String) -> ChainError {
-    ChainError::Corrupt { table, detail: format!("key {key}: {detail}") }
 }
 
 /// Records the account as it was before block `number`, unless already recorded for it.

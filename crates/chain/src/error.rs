@@ -118,3 +118,12 @@ pub enum ChainError {
 
 /// Shorthand for results of chain operations.
 pub type Result<T, E = ChainError> = std::result::Result<T, E>;
+
+/// A stored entry of `table` under `key` that does not decode or does not fit.
+pub(crate) fn corrupt(
+    table: &'static str,
+    key: impl std::fmt::Display,
+    detail: impl std::fmt::Display,
+) -> ChainError {
+    ChainError::Corrupt { table, detail: format!("key {key}: {detail}") }
+}

@@ -11,7 +11,7 @@ use std::ops::Bound;
 
 use crate::apply::metadata_table;
 use crate::cursors::View;
-use crate::error::{ChainError, Result};
+use crate::error::{Result, corrupt};
 use crate::schema::*;
 use crate::{Block, ChainStore, Header, LocatedLog, LogFilter, Receipt, Transaction, TxLocation};
 
@@ -26,14 +26,6 @@ pub struct AccountInfo {
     pub code_hash: B256,
     /// Storage root (the empty-trie root for accounts without storage).
     pub storage_root: B256,
-}
-
-fn corrupt(
-    table: &'static str,
-    key: impl std::fmt::Display,
-    detail: impl std::fmt::Display,
-) -> ChainError {
-    ChainError::Corrupt { table, detail: format!("key {key}: {detail}") }
 }
 
 fn b256(table: &'static str, bytes: &[u8]) -> Result<B256> {
