@@ -1,13 +1,17 @@
-//! Writing a block into a write transaction: the state diff (with the values it replaces, for
-//! unwinding), the trie updates, and the block's data and indexes.
+//! Writing a block into a write transaction: the state diff and the trie updates (with the
+//! values they replace: [history](crate::history)), and the block's data and indexes.
 
 use alloy_primitives::KECCAK256_EMPTY as KECCAK_EMPTY;
 use alloy_primitives::{Address, B256, U256, keccak256};
 use chainstore_engine::backend::KeyRange;
 use chainstore_engine::db::WriteTxn;
-use chainstore_trie::{Account, ChangeSet, StateRootOutput, encode_node, encode_path};
+use chainstore_trie::{
+    Account, BranchNodeCompact, ChangeSet, EMPTY_TRIE_ROOT, StateRootOutput, encode_node,
+    encode_path,
+};
 
 use crate::error::{ChainError, Result, corrupt};
+use crate::history::{self, Kind};
 use crate::schema::*;
 use crate::{AccountChange, BlockCommit, Header};
 
@@ -69,32 +73,30 @@ pub(crate) fn read_account(txn: &WriteTxn, hashed: B256) -> Result<Option<Accoun
         .transpose()
 }
 
-/// Records the account as it was before block `number`, unless already recorded for it.
+/// Records the account (with its storage root) as it was before block `number`, unless already
+/// recorded for it.
 fn record_account(
     txn: &mut WriteTxn,
     number: u64,
     hashed: B256,
     previous: Option<&Account>,
 ) -> Result<()> {
-    let k = key(&[&number.to_be_bytes(), hashed.as_slice()]);
-    if txn.get(ACCOUNT_CHANGES, &k)?.is_none() {
-        let value = match previous {
-            Some(a) => [&[1u8][..], &encode_account(a)].concat(),
-            None => vec![0u8],
-        };
-        txn.put(ACCOUNT_CHANGES, &k, &value)?;
-    }
+    let value = match previous {
+        Some(a) => {
+            let root = txn.get_as(&STORAGE_ROOTS, &hashed.0)?.unwrap_or(EMPTY_TRIE_ROOT.0);
+            [&[1u8][..], &encode_account(a), &root].concat()
+        }
+        None => vec![0u8],
+    };
+    history::record(txn, Kind::Account, number, hashed.as_slice(), &value)?;
     Ok(())
 }
 
 fn set_slot(txn: &mut WriteTxn, number: u64, hashed: B256, slot: B256, value: U256) -> Result<()> {
     let k = key(&[hashed.as_slice(), slot.as_slice()]);
     let previous = txn.get(HASHED_STORAGE, &k)?;
-    let change_key = key(&[&number.to_be_bytes(), &k]);
-    if txn.get(STORAGE_CHANGES, &change_key)?.is_none() {
-        let before = previous.unwrap_or_else(|| vec![0u8; 32]);
-        txn.put(STORAGE_CHANGES, &change_key, &before)?;
-    }
+    let before = previous.unwrap_or_else(|| vec![0u8; 32]);
+    history::record(txn, Kind::Storage, number, &k, &before)?;
     if value.is_zero() {
         txn.delete(HASHED_STORAGE, &k)?;
     } else {
@@ -117,30 +119,56 @@ fn wipe_storage(txn: &mut WriteTxn, number: u64, hashed: B256) -> Result<()> {
     Ok(())
 }
 
-/// Persists the trie's node updates and the new storage roots.
-pub(crate) fn write_trie(txn: &mut WriteTxn, output: &StateRootOutput) -> Result<()> {
+/// Persists the trie's node updates and the new storage roots; with `history`, records each
+/// replaced node as changed by that block.
+pub(crate) fn write_trie(
+    txn: &mut WriteTxn,
+    output: &StateRootOutput,
+    history: Option<u64>,
+) -> Result<()> {
     for (path, node) in &output.updates.account_nodes {
         let k = encode_path(path);
-        match node {
-            Some(n) => txn.put(ACCOUNT_TRIE, &k, &encode_node(n))?,
-            None => txn.delete(ACCOUNT_TRIE, &k)?,
-        }
+        write_node(txn, Kind::AccountNode, &k, node.as_ref(), history)?;
     }
     for (hashed, nodes) in &output.updates.storage_nodes {
         for (path, node) in nodes {
             let k = key(&[hashed.as_slice(), &encode_path(path)]);
-            match node {
-                Some(n) => txn.put(STORAGE_TRIE, &k, &encode_node(n))?,
-                None => txn.delete(STORAGE_TRIE, &k)?,
-            }
+            write_node(txn, Kind::StorageNode, &k, node.as_ref(), history)?;
         }
     }
     for (hashed, root) in &output.storage_roots {
-        if *root == chainstore_trie::EMPTY_TRIE_ROOT {
+        if *root == EMPTY_TRIE_ROOT {
             txn.delete_as(&STORAGE_ROOTS, &hashed.0)?;
         } else {
             txn.put_as(&STORAGE_ROOTS, &hashed.0, &root.0)?;
         }
+    }
+    Ok(())
+}
+
+fn write_node(
+    txn: &mut WriteTxn,
+    kind: Kind,
+    k: &[u8],
+    node: Option<&BranchNodeCompact>,
+    history: Option<u64>,
+) -> Result<()> {
+    let table = kind.current();
+    let new = node.map(encode_node);
+    let old = txn.get(table, k)?;
+    if old == new {
+        return Ok(());
+    }
+    if let Some(number) = history {
+        let before = match &old {
+            Some(n) => [&[1u8][..], n].concat(),
+            None => vec![0u8],
+        };
+        history::record(txn, kind, number, k, &before)?;
+    }
+    match new {
+        Some(n) => txn.put(table, k, &n)?,
+        None => txn.delete(table, k)?,
     }
     Ok(())
 }
@@ -204,6 +232,49 @@ pub(crate) fn write_block(
     txn.put_as(&BLOCK_NUMBERS, &block.hash.0, &number)?;
     txn.put_as(&META, &HEAD_KEY.to_vec(), &number)?;
     Ok(header)
+}
+
+/// Deletes the sender and recipient index entries of transaction `hash`, at index `idx` (u32,
+/// big-endian) of block `number`; returns the operations written.
+pub(crate) fn delete_tx_index(
+    txn: &mut WriteTxn,
+    number: u64,
+    idx: &[u8],
+    hash: &[u8; 32],
+) -> Result<usize> {
+    let n = number.to_be_bytes();
+    let Some(stored) = txn.get_as(&TRANSACTIONS, hash)? else { return Ok(0) };
+    txn.delete(TX_BY_SENDER, &key(&[stored.from.as_slice(), &n, idx]))?;
+    if stored.to.is_empty() {
+        return Ok(1);
+    }
+    txn.delete(TX_BY_RECIPIENT, &key(&[&stored.to, &n, idx]))?;
+    Ok(2)
+}
+
+/// Deletes the receipt of transaction `hash` of block `number` and its logs' index entries;
+/// `log_index` is the block's running log counter, moved past the receipt's logs. Returns the
+/// operations written.
+pub(crate) fn delete_receipt_and_logs(
+    txn: &mut WriteTxn,
+    number: u64,
+    hash: &[u8; 32],
+    log_index: &mut u32,
+) -> Result<usize> {
+    let n = number.to_be_bytes();
+    let Some(receipt) = txn.get_as(&RECEIPTS, hash)? else { return Ok(0) };
+    let mut ops = 1;
+    for log in &receipt.logs {
+        let at = log_index.to_be_bytes();
+        txn.delete(LOGS_BY_ADDRESS, &key(&[log.address.as_slice(), &n, &at]))?;
+        for (p, topic) in log.topics.iter().enumerate() {
+            txn.delete(LOGS_BY_TOPIC, &key(&[&[p as u8], topic.as_slice(), &n, &at]))?;
+        }
+        ops += 1 + log.topics.len();
+        *log_index += 1;
+    }
+    txn.delete_as(&RECEIPTS, hash)?;
+    Ok(ops)
 }
 
 /// The table holding per-block metadata `name`.

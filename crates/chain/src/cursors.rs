@@ -17,11 +17,17 @@ use crate::schema::{
 pub(crate) trait Reader {
     /// Pairs of `table` in `range`, ascending.
     fn range(&self, table: &str, range: KeyRange) -> chainstore_engine::db::Result<PairIter<'_>>;
+    /// The value of `key` in `table`.
+    fn get(&self, table: &str, key: &[u8]) -> chainstore_engine::db::Result<Option<Vec<u8>>>;
 }
 
 impl Reader for ReadTxn {
     fn range(&self, table: &str, range: KeyRange) -> chainstore_engine::db::Result<PairIter<'_>> {
         ReadTxn::range(self, table, range, false)
+    }
+
+    fn get(&self, table: &str, key: &[u8]) -> chainstore_engine::db::Result<Option<Vec<u8>>> {
+        ReadTxn::get(self, table, key)
     }
 }
 
@@ -29,10 +35,14 @@ impl Reader for WriteTxn {
     fn range(&self, table: &str, range: KeyRange) -> chainstore_engine::db::Result<PairIter<'_>> {
         WriteTxn::range(self, table, range, false)
     }
+
+    fn get(&self, table: &str, key: &[u8]) -> chainstore_engine::db::Result<Option<Vec<u8>>> {
+        WriteTxn::get(self, table, key)
+    }
 }
 
 /// A key and its value.
-type Pair = (Vec<u8>, Vec<u8>);
+pub(crate) type Pair = (Vec<u8>, Vec<u8>);
 
 /// The trie's view of a snapshot or transaction: stored nodes and hashed flat state.
 pub(crate) struct View<'r, R>(pub(crate) &'r R);
@@ -101,7 +111,7 @@ impl<'a, R: Reader> PrefixCursor<'a, R> {
     }
 }
 
-fn corrupt(table: &str, detail: String) -> TrieError {
+pub(crate) fn corrupt(table: &str, detail: String) -> TrieError {
     TrieError::cursor(std::io::Error::new(
         std::io::ErrorKind::InvalidData,
         format!("{table}: {detail}"),
@@ -112,22 +122,42 @@ fn node(entry: Option<Pair>) -> Result<Option<StoredNode>, TrieError> {
     entry.map(|(k, v)| Ok((decode_path(&k)?, decode_node(&v)?))).transpose()
 }
 
-impl<R: Reader> TrieCursor for PrefixCursor<'_, R> {
+impl<R: Reader> RawCursor for PrefixCursor<'_, R> {
+    fn seek_raw(&mut self, suffix: &[u8]) -> Result<Option<Pair>, TrieError> {
+        PrefixCursor::seek_raw(self, suffix)
+    }
+
+    fn next_raw(&mut self) -> Result<Option<Pair>, TrieError> {
+        PrefixCursor::next_raw(self)
+    }
+}
+
+/// Ordered raw entries (key suffix, value) of one table, or of one account's part of it.
+pub(crate) trait RawCursor {
+    /// The first entry at or after `suffix`.
+    fn seek_raw(&mut self, suffix: &[u8]) -> Result<Option<Pair>, TrieError>;
+    /// The entry after the last one returned.
+    fn next_raw(&mut self) -> Result<Option<Pair>, TrieError>;
+}
+
+/// A cursor over stored trie nodes.
+pub(crate) struct Nodes<C>(pub(crate) C);
+/// A cursor over hashed accounts.
+pub(crate) struct Accounts<C>(pub(crate) C);
+/// A cursor over one account's hashed storage.
+pub(crate) struct Slots<C>(pub(crate) C);
+
+impl<C: RawCursor> TrieCursor for Nodes<C> {
     fn seek(&mut self, path: &chainstore_trie::Nibbles) -> Result<Option<StoredNode>, TrieError> {
-        let entry = self.seek_raw(&encode_path(path))?;
+        let entry = self.0.seek_raw(&encode_path(path))?;
         node(entry)
     }
 
     fn next(&mut self) -> Result<Option<StoredNode>, TrieError> {
-        let entry = self.next_raw()?;
+        let entry = self.0.next_raw()?;
         node(entry)
     }
 }
-
-/// A cursor over hashed accounts.
-pub(crate) struct AccountCursor<'a, R>(PrefixCursor<'a, R>);
-/// A cursor over one account's hashed storage.
-pub(crate) struct StorageCursor<'a, R>(PrefixCursor<'a, R>);
 
 fn hashed_key(table: &str, k: &[u8]) -> Result<B256, TrieError> {
     if k.len() != 32 {
@@ -136,7 +166,7 @@ fn hashed_key(table: &str, k: &[u8]) -> Result<B256, TrieError> {
     Ok(B256::from_slice(k))
 }
 
-impl<R: Reader> HashedCursor for AccountCursor<'_, R> {
+impl<C: RawCursor> HashedCursor for Accounts<C> {
     type Value = Account;
 
     fn seek(&mut self, key: B256) -> Result<Option<(B256, Account)>, TrieError> {
@@ -159,7 +189,7 @@ fn account_entry(entry: Option<Pair>) -> Result<Option<(B256, Account)>, TrieErr
         .transpose()
 }
 
-impl<R: Reader> HashedCursor for StorageCursor<'_, R> {
+impl<C: RawCursor> HashedCursor for Slots<C> {
     type Value = U256;
 
     fn seek(&mut self, key: B256) -> Result<Option<(B256, U256)>, TrieError> {
@@ -184,44 +214,44 @@ fn value_entry(entry: Option<Pair>) -> Result<Option<(B256, U256)>, TrieError> {
 
 impl<R: Reader> TrieCursorFactory for View<'_, R> {
     type AccountCursor<'a>
-        = PrefixCursor<'a, R>
+        = Nodes<PrefixCursor<'a, R>>
     where
         Self: 'a;
     type StorageCursor<'a>
-        = PrefixCursor<'a, R>
+        = Nodes<PrefixCursor<'a, R>>
     where
         Self: 'a;
 
     fn account_trie_cursor(&self) -> Result<Self::AccountCursor<'_>, TrieError> {
-        Ok(PrefixCursor::new(self.0, ACCOUNT_TRIE, &[]))
+        Ok(Nodes(PrefixCursor::new(self.0, ACCOUNT_TRIE, &[])))
     }
 
     fn storage_trie_cursor(
         &self,
         hashed_address: B256,
     ) -> Result<Self::StorageCursor<'_>, TrieError> {
-        Ok(PrefixCursor::new(self.0, STORAGE_TRIE, hashed_address.as_slice()))
+        Ok(Nodes(PrefixCursor::new(self.0, STORAGE_TRIE, hashed_address.as_slice())))
     }
 }
 
 impl<R: Reader> HashedCursorFactory for View<'_, R> {
     type AccountCursor<'a>
-        = AccountCursor<'a, R>
+        = Accounts<PrefixCursor<'a, R>>
     where
         Self: 'a;
     type StorageCursor<'a>
-        = StorageCursor<'a, R>
+        = Slots<PrefixCursor<'a, R>>
     where
         Self: 'a;
 
     fn hashed_account_cursor(&self) -> Result<Self::AccountCursor<'_>, TrieError> {
-        Ok(AccountCursor(PrefixCursor::new(self.0, HASHED_ACCOUNTS, &[])))
+        Ok(Accounts(PrefixCursor::new(self.0, HASHED_ACCOUNTS, &[])))
     }
 
     fn hashed_storage_cursor(
         &self,
         hashed_address: B256,
     ) -> Result<Self::StorageCursor<'_>, TrieError> {
-        Ok(StorageCursor(PrefixCursor::new(self.0, HASHED_STORAGE, hashed_address.as_slice())))
+        Ok(Slots(PrefixCursor::new(self.0, HASHED_STORAGE, hashed_address.as_slice())))
     }
 }

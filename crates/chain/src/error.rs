@@ -100,6 +100,26 @@ pub enum ChainError {
         /// The root after reverting.
         computed: B256,
     },
+    /// What was asked for is below the retained window.
+    #[error(
+        "{what} for block {requested} was pruned: the oldest available is block {oldest_available}"
+    )]
+    Pruned {
+        /// What was pruned: `state history`, `receipts` or `transaction index`.
+        what: &'static str,
+        /// The block asked for.
+        requested: u64,
+        /// The oldest block still available.
+        oldest_available: u64,
+    },
+    /// A block above the head.
+    #[error("block {number} is above the head (block {head})")]
+    AboveHead {
+        /// The block asked for.
+        number: u64,
+        /// The head's number.
+        head: u64,
+    },
     /// A stored entry does not decode.
     #[error("corrupt entry in table {table}: {detail}")]
     Corrupt {

@@ -21,8 +21,11 @@
 //! ```
 
 mod apply;
+mod at;
 mod cursors;
 mod error;
+mod history;
+mod prune;
 mod query;
 pub mod schema;
 mod store;
@@ -33,6 +36,7 @@ mod verify;
 
 pub use chainstore_trie::{AccountProof, StorageProof};
 pub use error::{ChainError, Result};
+pub use prune::{PRUNE_BATCH_OPS, Prunable, PruneProgress, PruneReport, Retention};
 pub use query::AccountInfo;
 pub use store::ChainStore;
 pub use types::*;

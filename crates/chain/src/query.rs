@@ -28,6 +28,17 @@ pub struct AccountInfo {
     pub storage_root: B256,
 }
 
+impl AccountInfo {
+    pub(crate) fn new(account: chainstore_trie::Account, storage_root: B256) -> Self {
+        Self {
+            nonce: account.nonce,
+            balance: account.balance,
+            code_hash: account.code_hash,
+            storage_root,
+        }
+    }
+}
+
 fn b256(table: &'static str, bytes: &[u8]) -> Result<B256> {
     if bytes.len() != 32 {
         return Err(corrupt(table, "-", format!("value of {} bytes, expected 32", bytes.len())));
@@ -152,12 +163,7 @@ impl ChainStore {
         let Some(bytes) = r.get(HASHED_ACCOUNTS, hashed.as_slice())? else { return Ok(None) };
         let a = decode_account(&bytes).map_err(|d| corrupt(HASHED_ACCOUNTS, hashed, d))?;
         let storage_root = r.get_as(&STORAGE_ROOTS, &hashed.0)?.map_or(EMPTY_TRIE_ROOT, B256::from);
-        Ok(Some(AccountInfo {
-            nonce: a.nonce,
-            balance: a.balance,
-            code_hash: a.code_hash,
-            storage_root,
-        }))
+        Ok(Some(AccountInfo::new(a, storage_root)))
     }
 
     /// A storage slot's value at the head (zero if unset).

@@ -5,6 +5,7 @@
 //! | table | key | value |
 //! | --- | --- | --- |
 //! | `meta` | `"head"` | head block number (u64) |
+//! | `meta` | `"pruned_history"`, `"pruned_receipts"`, `"pruned_tx_index"` | the highest block whose history, receipts or transaction-index entries were pruned (absent: none) |
 //! | `headers` | number | [`Header`](crate::Header) (RLP) |
 //! | `block_numbers` | block hash | number |
 //! | `block_txs` | number ‖ index (u32) | transaction hash |
@@ -20,8 +21,14 @@
 //! | `code` | code hash | code |
 //! | `account_trie` | nibble path (one byte per nibble) | branch node (`chainstore_trie::encode_node`) |
 //! | `storage_trie` | keccak(address) ‖ nibble path | branch node |
-//! | `account_changes` | number ‖ keccak(address) | the account before the block: `0` absent, or `1` ‖ account |
+//! | `account_changes` | number ‖ keccak(address) | the account before the block: `0` absent, or `1` ‖ account ‖ storage root |
 //! | `storage_changes` | number ‖ keccak(address) ‖ keccak(slot) | the value before the block (zero = absent) |
+//! | `account_trie_changes` | number ‖ nibble path | the node before the block: `0` absent, or `1` ‖ node |
+//! | `storage_trie_changes` | number ‖ keccak(address) ‖ nibble path | the node before the block, as above |
+//! | `account_history` | keccak(address) ‖ shard end (u64) | [block list](crate::history) of the blocks that changed the account |
+//! | `storage_history` | keccak(address) ‖ keccak(slot) ‖ shard end | block list |
+//! | `account_trie_history` | nibble path (each nibble + 1) ‖ `0` ‖ shard end | block list |
+//! | `storage_trie_history` | keccak(address) ‖ nibble path (each + 1) ‖ `0` ‖ shard end | block list |
 //! | `blockmeta_<name>` | number | caller-defined per-block metadata |
 
 use alloy_primitives::{Address, B256, Bytes, U256};
@@ -49,10 +56,19 @@ pub(crate) const ACCOUNT_TRIE: &str = "account_trie";
 pub(crate) const STORAGE_TRIE: &str = "storage_trie";
 pub(crate) const ACCOUNT_CHANGES: &str = "account_changes";
 pub(crate) const STORAGE_CHANGES: &str = "storage_changes";
+pub(crate) const ACCOUNT_TRIE_CHANGES: &str = "account_trie_changes";
+pub(crate) const STORAGE_TRIE_CHANGES: &str = "storage_trie_changes";
+pub(crate) const ACCOUNT_HISTORY: &str = "account_history";
+pub(crate) const STORAGE_HISTORY: &str = "storage_history";
+pub(crate) const ACCOUNT_TRIE_HISTORY: &str = "account_trie_history";
+pub(crate) const STORAGE_TRIE_HISTORY: &str = "storage_trie_history";
 /// Prefix of per-block metadata tables.
 pub(crate) const BLOCKMETA_PREFIX: &str = "blockmeta_";
 
 pub(crate) const HEAD_KEY: &[u8] = b"head";
+pub(crate) const PRUNED_HISTORY_KEY: &[u8] = b"pruned_history";
+pub(crate) const PRUNED_RECEIPTS_KEY: &[u8] = b"pruned_receipts";
+pub(crate) const PRUNED_TX_INDEX_KEY: &[u8] = b"pruned_tx_index";
 
 /// A transaction as stored, with its location.
 #[derive(Debug, Clone, PartialEq, Eq, RlpEncodable, RlpDecodable)]

@@ -1,6 +1,7 @@
 //! [`ChainStore`]: committing blocks.
 
 use std::path::Path;
+use std::sync::Mutex;
 use std::time::Instant;
 
 use alloy_primitives::B256;
@@ -19,12 +20,15 @@ use crate::{BlockCommit, CommitInfo, CommitTimings, Header};
 #[derive(Debug)]
 pub struct ChainStore {
     pub(crate) db: Database,
+    /// Held while a block commit, an unwind or a prune batch builds and commits its
+    /// transaction, so that they never conflict with each other.
+    pub(crate) writer: Mutex<()>,
 }
 
 impl ChainStore {
     /// Opens (creating if needed) a chain store in directory `path`.
     pub fn open(path: impl AsRef<Path>, options: Options) -> Result<Self> {
-        Ok(Self { db: Database::open(path, options)? })
+        Ok(Self { db: Database::open(path, options)?, writer: Mutex::new(()) })
     }
 
     /// The engine underneath (for stats, flush, and a node's own tables).
@@ -55,6 +59,7 @@ impl ChainStore {
     /// changed.
     pub fn commit_block(&self, block: &BlockCommit) -> Result<CommitInfo> {
         let started = Instant::now();
+        let _writer = self.writer.lock().unwrap_or_else(|e| e.into_inner());
         let (txn, header, mut timings) = self.prepare(block)?;
         let commit_started = Instant::now();
         txn.commit()?;
@@ -102,7 +107,7 @@ impl ChainStore {
             });
         }
         let write_started = Instant::now();
-        write_trie(&mut txn, &output)?;
+        write_trie(&mut txn, &output, Some(block.number))?;
         let header = write_block(&mut txn, block, output.root)?;
         let apply = apply + write_started.elapsed();
         Ok((txn, header, CommitTimings { apply, root, commit: Default::default() }))

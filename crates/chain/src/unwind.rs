@@ -5,11 +5,12 @@ use chainstore_engine::backend::KeyRange;
 use chainstore_engine::db::WriteTxn;
 use chainstore_trie::{ChangeSet, state_root};
 
-use crate::apply::write_trie;
+use crate::ChainStore;
+use crate::apply::{delete_receipt_and_logs, delete_tx_index, write_trie};
 use crate::cursors::View;
 use crate::error::{ChainError, Result};
+use crate::history::{self, Kind};
 use crate::schema::*;
-use crate::{ChainStore, Receipt};
 
 impl ChainStore {
     /// Reverts every block above `target` in one atomic, durable transaction: state (with the
@@ -17,6 +18,7 @@ impl ChainStore {
     /// blocks, transactions, receipts, logs and every index. Afterwards block `target + 1` can
     /// be committed again.
     pub fn unwind_to(&self, target: u64) -> Result<()> {
+        let _writer = self.writer.lock().unwrap_or_else(|e| e.into_inner());
         let mut txn = self.db.begin_write();
         let head = txn.get_as(&META, &HEAD_KEY.to_vec())?;
         let Some(head) = head else { return Err(ChainError::Empty) };
@@ -25,6 +27,14 @@ impl ChainStore {
         }
         if target == head {
             return Ok(());
+        }
+        let oldest = crate::prune::oldest_state(&txn)?;
+        if target < oldest {
+            return Err(ChainError::Pruned {
+                what: "state history",
+                requested: target,
+                oldest_available: oldest,
+            });
         }
         let expected = txn
             .get_as(&HEADERS, &target)?
@@ -43,7 +53,7 @@ impl ChainStore {
         if output.root != expected {
             return Err(ChainError::UnwindRootMismatch { target, expected, computed: output.root });
         }
-        write_trie(&mut txn, &output)?;
+        write_trie(&mut txn, &output, None)?;
         txn.put_as(&META, &HEAD_KEY.to_vec(), &target)?;
         txn.commit()?;
         tracing::info!(target: "chainstore::chain", from = head, to = target, "unwound");
@@ -55,45 +65,51 @@ fn corrupt(table: &'static str, number: u64, detail: impl std::fmt::Display) -> 
     ChainError::Corrupt { table, detail: format!("block {number}: {detail}") }
 }
 
-/// Restores the accounts and slots block `number` changed, and forgets its changesets.
+/// Restores the accounts and slots block `number` changed, and forgets its history entries
+/// (the trie nodes are recomputed afterwards).
 fn revert_state(txn: &mut WriteTxn, number: u64, changes: &mut ChangeSet) -> Result<()> {
     let n = number.to_be_bytes();
-    let accounts: Vec<(Vec<u8>, Vec<u8>)> =
-        txn.range(ACCOUNT_CHANGES, KeyRange::prefix(&n), false)?.collect::<Result<_, _>>()?;
-    for (k, before) in accounts {
-        let hashed =
-            B256::try_from(&k[8..]).map_err(|_| corrupt(ACCOUNT_CHANGES, number, "bad key"))?;
-        let exists_now = txn.get(HASHED_ACCOUNTS, hashed.as_slice())?.is_some();
-        match before.split_first() {
-            Some((0, [])) => txn.delete(HASHED_ACCOUNTS, hashed.as_slice())?,
-            Some((1, account)) => txn.put(HASHED_ACCOUNTS, hashed.as_slice(), account)?,
-            _ => return Err(corrupt(ACCOUNT_CHANGES, number, "bad value")),
+    for kind in Kind::ALL {
+        let table = kind.changes();
+        let entries: Vec<(Vec<u8>, Vec<u8>)> =
+            txn.range(table, KeyRange::prefix(&n), false)?.collect::<Result<_, _>>()?;
+        for (k, before) in entries {
+            let key = &k[8..];
+            let value = kind.before_value(&before).map_err(|d| corrupt(table, number, d))?;
+            if !kind.valid_key(key) {
+                return Err(corrupt(table, number, "bad key"));
+            }
+            match kind {
+                Kind::Account => {
+                    let hashed = B256::from_slice(key);
+                    let exists_now = txn.get(HASHED_ACCOUNTS, key)?.is_some();
+                    match &value {
+                        Some(account) => txn.put(HASHED_ACCOUNTS, key, account)?,
+                        None => {
+                            txn.delete(HASHED_ACCOUNTS, key)?;
+                            txn.delete_as(&STORAGE_ROOTS, &hashed.0)?;
+                        }
+                    }
+                    if value.is_some() != exists_now {
+                        // Created or deleted by the block: rebuild its storage trie from the
+                        // restored slots.
+                        changes.wipe_hashed_storage(hashed);
+                    }
+                    changes.touch_hashed_account(hashed);
+                }
+                Kind::Storage => {
+                    match &value {
+                        Some(v) => txn.put(HASHED_STORAGE, key, v)?,
+                        None => txn.delete(HASHED_STORAGE, key)?,
+                    }
+                    let (hashed, slot) = key.split_at(32);
+                    changes.touch_hashed_slot(B256::from_slice(hashed), B256::from_slice(slot));
+                }
+                Kind::AccountNode | Kind::StorageNode => {}
+            }
+            history::forget_newest(txn, kind, key, number)?;
+            txn.delete(table, &k)?;
         }
-        let existed = before[0] == 1;
-        if existed != exists_now {
-            // Created or deleted by the block: rebuild its storage trie from the restored slots.
-            changes.wipe_hashed_storage(hashed);
-        }
-        if !existed {
-            txn.delete_as(&STORAGE_ROOTS, &hashed.0)?;
-        }
-        changes.touch_hashed_account(hashed);
-        txn.delete(ACCOUNT_CHANGES, &k)?;
-    }
-    let slots: Vec<(Vec<u8>, Vec<u8>)> =
-        txn.range(STORAGE_CHANGES, KeyRange::prefix(&n), false)?.collect::<Result<_, _>>()?;
-    for (k, before) in slots {
-        if k.len() != 72 || before.len() != 32 {
-            return Err(corrupt(STORAGE_CHANGES, number, "bad entry"));
-        }
-        let (hashed, slot) = (B256::from_slice(&k[8..40]), B256::from_slice(&k[40..72]));
-        if before.iter().all(|&b| b == 0) {
-            txn.delete(HASHED_STORAGE, &k[8..])?;
-        } else {
-            txn.put(HASHED_STORAGE, &k[8..], &before)?;
-        }
-        changes.touch_hashed_slot(hashed, slot);
-        txn.delete(STORAGE_CHANGES, &k)?;
     }
     Ok(())
 }
@@ -108,24 +124,9 @@ fn delete_block(txn: &mut WriteTxn, number: u64) -> Result<()> {
     let mut log_index = 0u32;
     for (k, hash) in txs {
         let hash: [u8; 32] = hash.try_into().map_err(|_| corrupt(BLOCK_TXS, number, "bad hash"))?;
-        let idx = &k[8..];
-        if let Some(stored) = txn.get_as(&TRANSACTIONS, &hash)? {
-            txn.delete(TX_BY_SENDER, &key(&[stored.from.as_slice(), &n, idx]))?;
-            if !stored.to.is_empty() {
-                txn.delete(TX_BY_RECIPIENT, &key(&[&stored.to, &n, idx]))?;
-            }
-        }
-        let receipt: Receipt = txn.get_as(&RECEIPTS, &hash)?.unwrap_or_default();
-        for log in &receipt.logs {
-            let at = log_index.to_be_bytes();
-            txn.delete(LOGS_BY_ADDRESS, &key(&[log.address.as_slice(), &n, &at]))?;
-            for (p, topic) in log.topics.iter().enumerate() {
-                txn.delete(LOGS_BY_TOPIC, &key(&[&[p as u8], topic.as_slice(), &n, &at]))?;
-            }
-            log_index += 1;
-        }
+        delete_tx_index(txn, number, &k[8..], &hash)?;
+        delete_receipt_and_logs(txn, number, &hash, &mut log_index)?;
         txn.delete_as(&TRANSACTIONS, &hash)?;
-        txn.delete_as(&RECEIPTS, &hash)?;
         txn.delete(BLOCK_TXS, &k)?;
     }
     for table in txn.tables()? {
