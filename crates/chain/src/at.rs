@@ -36,7 +36,7 @@ pub(crate) struct AtCursor<'a, R> {
     kind: Kind,
     prefix: Vec<u8>,
     n: u64,
-    /// The suffix last returned, for `next`.
+    /// The key (prefix included) last returned, for `next`.
     last: Option<Vec<u8>>,
 }
 
@@ -45,20 +45,21 @@ impl<'a, R: Reader> AtCursor<'a, R> {
         Self { reader, kind, prefix: prefix.to_vec(), n, last: None }
     }
 
-    fn first_current(&self, full: &[u8]) -> Result<Option<Pair>> {
+    fn first_current(&self, start: Bound<Vec<u8>>) -> Result<Option<Pair>> {
         let end = match prefix_successor(&self.prefix) {
             Some(e) => Bound::Excluded(e),
             None => Bound::Unbounded,
         };
-        let range = KeyRange { start: Bound::Included(full.to_vec()), end };
+        let range = KeyRange { start, end };
         Ok(self.reader.range(self.kind.current(), range)?.next().transpose()?)
     }
 
-    fn seek_at(&mut self, suffix: &[u8]) -> Result<Option<Pair>> {
-        let mut full = [self.prefix.as_slice(), suffix].concat();
+    /// The first entry present at `n` with a key (prefix included) after `start`.
+    fn seek_at(&mut self, mut start: Bound<Vec<u8>>) -> Result<Option<Pair>> {
         loop {
-            let current = self.first_current(&full)?;
-            let indexed = history::next_indexed_key(self.reader, self.kind, &full, &self.prefix)?;
+            let current = self.first_current(start.clone())?;
+            let indexed =
+                history::next_indexed_key(self.reader, self.kind, start.as_ref(), &self.prefix)?;
             let candidate = match (&current, indexed) {
                 (None, None) => {
                     self.last = None;
@@ -74,27 +75,26 @@ impl<'a, R: Reader> AtCursor<'a, R> {
                     corrupt(self.kind.changes(), alloy_primitives::hex::encode(&candidate), d)
                 })?,
             };
-            let suffix = candidate[self.prefix.len()..].to_vec();
             if let Some(v) = value {
-                self.last = Some(suffix.clone());
+                let suffix = candidate[self.prefix.len()..].to_vec();
+                self.last = Some(candidate);
                 return Ok(Some((suffix, v)));
             }
-            // Absent at `n`: the smallest key after it (a zero byte, or nibble, appended).
-            full = candidate;
-            full.push(0);
+            // Absent at `n`: go on after it.
+            start = Bound::Excluded(candidate);
         }
     }
 }
 
 impl<R: Reader> RawCursor for AtCursor<'_, R> {
     fn seek_raw(&mut self, suffix: &[u8]) -> Result<Option<Pair>, TrieError> {
-        self.seek_at(suffix).map_err(TrieError::cursor)
+        let start = Bound::Included([self.prefix.as_slice(), suffix].concat());
+        self.seek_at(start).map_err(TrieError::cursor)
     }
 
     fn next_raw(&mut self) -> Result<Option<Pair>, TrieError> {
-        let Some(mut after) = self.last.take() else { return Ok(None) };
-        after.push(0);
-        self.seek_raw(&after)
+        let Some(last) = self.last.take() else { return Ok(None) };
+        self.seek_at(Bound::Excluded(last)).map_err(TrieError::cursor)
     }
 }
 
@@ -158,7 +158,8 @@ pub(crate) fn check_retained<R: Reader>(r: &R, n: u64) -> Result<()> {
     Ok(())
 }
 
-fn account_in(r: &ReadTxn, hashed: B256, n: u64) -> Result<Option<AccountInfo>> {
+/// The account with hash `hashed` as of block `n` (retention not checked).
+pub(crate) fn account_at(r: &ReadTxn, hashed: B256, n: u64) -> Result<Option<AccountInfo>> {
     let table = ACCOUNT_CHANGES;
     match history::value_at(r, Kind::Account, hashed.as_slice(), n)? {
         At::Current => {
@@ -184,7 +185,7 @@ impl ChainStore {
     pub fn account_at(&self, address: Address, n: u64) -> Result<Option<AccountInfo>> {
         let r = self.db.begin_read();
         check_retained(&r, n)?;
-        account_in(&r, keccak256(address), n)
+        account_at(&r, keccak256(address), n)
     }
 
     /// A storage slot's value as of block `n` (zero if unset).
@@ -207,7 +208,7 @@ impl ChainStore {
     pub fn code_at(&self, address: Address, n: u64) -> Result<Option<Bytes>> {
         let r = self.db.begin_read();
         check_retained(&r, n)?;
-        let Some(account) = account_in(&r, keccak256(address), n)? else { return Ok(None) };
+        let Some(account) = account_at(&r, keccak256(address), n)? else { return Ok(None) };
         if account.code_hash == alloy_primitives::KECCAK256_EMPTY {
             return Ok(Some(Bytes::new()));
         }

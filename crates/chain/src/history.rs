@@ -28,7 +28,7 @@ use crate::schema::*;
 /// Block numbers per index shard.
 pub(crate) const SHARD_CAPACITY: usize = 64;
 /// The shard end of a key's newest shard.
-const OPEN_SHARD: u64 = u64::MAX;
+pub(crate) const OPEN_SHARD: u64 = u64::MAX;
 
 /// A kind of key with history.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -345,20 +345,27 @@ pub(crate) fn value_at<R: Reader>(r: &R, kind: Kind, key: &[u8], n: u64) -> Resu
     }
 }
 
-/// The first index key at or after `key`'s shards, within `bound` (an index-key prefix), as
-/// (key, shard end).
+/// The first key with history at or after (`Included`) or after (`Excluded`) `start`, among
+/// the keys whose index keys start with `bound`.
 pub(crate) fn next_indexed_key<R: Reader>(
     r: &R,
     kind: Kind,
-    key: &[u8],
+    start: Bound<&Vec<u8>>,
     bound: &[u8],
 ) -> Result<Option<Vec<u8>>> {
+    let start = match start {
+        Bound::Included(k) => Bound::Included(kind.index_prefix(k)),
+        // Past every shard of the key.
+        Bound::Excluded(k) => Bound::Excluded(shard_key(&kind.index_prefix(k), OPEN_SHARD)),
+        Bound::Unbounded => Bound::Unbounded,
+    };
     let end = match prefix_successor(bound) {
         Some(e) => Bound::Excluded(e),
         None => Bound::Unbounded,
     };
-    let range = KeyRange { start: Bound::Included(kind.index_prefix(key)), end };
-    let Some(pair) = r.range(kind.index(), range)?.next() else { return Ok(None) };
+    let Some(pair) = r.range(kind.index(), KeyRange { start, end })?.next() else {
+        return Ok(None);
+    };
     let (ik, _) = pair?;
     match kind.decode_index_key(&ik) {
         Some((k, _)) => Ok(Some(k)),

@@ -127,12 +127,13 @@ impl ChainStore {
     }
 
     /// Prunes what `retention` does not keep, oldest blocks first, in batches of about
-    /// [`PRUNE_BATCH_OPS`] operations, each its own durable transaction; block commits can run
-    /// alongside. `progress` is called after each batch. Safe to interrupt at any point and to
-    /// run again.
+    /// `batch_ops` operations (whole blocks; [`PRUNE_BATCH_OPS`] is a good size), each its own
+    /// durable transaction; block commits can run alongside. `progress` is called after each
+    /// batch. Safe to interrupt at any point and to run again.
     pub fn prune(
         &self,
         retention: &Retention,
+        batch_ops: usize,
         progress: &mut dyn FnMut(&PruneProgress),
     ) -> Result<PruneReport> {
         let mut report = PruneReport::default();
@@ -154,7 +155,7 @@ impl ChainStore {
                 let _writer = self.writer.lock().unwrap_or_else(|e| e.into_inner());
                 let mut txn = self.db.begin_write();
                 let mut ops = 0usize;
-                while next <= target && ops < PRUNE_BATCH_OPS {
+                while next <= target && ops < batch_ops.max(1) {
                     ops += prune_block(&mut txn, what, next)?;
                     next += 1;
                 }

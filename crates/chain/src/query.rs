@@ -11,7 +11,8 @@ use std::ops::Bound;
 
 use crate::apply::metadata_table;
 use crate::cursors::View;
-use crate::error::{Result, corrupt};
+use crate::error::{ChainError, Result, corrupt};
+use crate::prune::{Prunable, pruned_through};
 use crate::schema::*;
 use crate::{Block, ChainStore, Header, LocatedLog, LogFilter, Receipt, Transaction, TxLocation};
 
@@ -78,16 +79,23 @@ impl ChainStore {
         locate(&r, hash)
     }
 
-    /// A receipt and where its transaction is.
+    /// A receipt and where its transaction is; [`ChainError::Pruned`] if its block's receipts
+    /// were pruned.
     pub fn receipt(&self, hash: B256) -> Result<Option<(Receipt, TxLocation)>> {
         let r = self.db.begin_read();
-        let Some(receipt) = r.get_as(&RECEIPTS, &hash.0)? else { return Ok(None) };
+        let Some(receipt) = r.get_as(&RECEIPTS, &hash.0)? else {
+            if let Some(location) = locate(&r, hash)? {
+                check_not_pruned(&r, Prunable::Receipts, location.block_number)?;
+            }
+            return Ok(None);
+        };
         let location = locate(&r, hash)?
             .ok_or_else(|| corrupt("transactions", hash, "receipt without transaction"))?;
         Ok(Some((receipt, location)))
     }
 
-    /// Transactions sent or received by `address` in blocks `from..=to`, in chain order.
+    /// Transactions sent or received by `address` in blocks `from..=to`, in chain order;
+    /// [`ChainError::Pruned`] if the index of block `from` was pruned.
     pub fn transactions_by_address(
         &self,
         address: Address,
@@ -95,6 +103,7 @@ impl ChainStore {
         to: u64,
     ) -> Result<Vec<TxLocation>> {
         let r = self.db.begin_read();
+        check_not_pruned(&r, Prunable::TxIndex, from)?;
         let mut found = BTreeMap::new();
         for table in [TX_BY_SENDER, TX_BY_RECIPIENT] {
             let range = block_range(address.as_slice(), from, to);
@@ -113,11 +122,19 @@ impl ChainStore {
             .collect()
     }
 
-    /// Logs matching `filter`, in chain order (the `eth_getLogs` rules).
+    /// Logs matching `filter`, in chain order (the `eth_getLogs` rules). Without a `from_block`,
+    /// from the oldest block whose receipts are kept; [`ChainError::Pruned`] if `from_block` is
+    /// older.
     pub fn logs(&self, filter: &LogFilter) -> Result<Vec<LocatedLog>> {
         let r = self.db.begin_read();
         let Some(head) = r.get_as(&META, &HEAD_KEY.to_vec())? else { return Ok(Vec::new()) };
-        let from = filter.from_block.unwrap_or(0);
+        let from = match filter.from_block {
+            Some(from) => {
+                check_not_pruned(&r, Prunable::Receipts, from)?;
+                from
+            }
+            None => pruned_through(&r, Prunable::Receipts)?.map_or(0, |p| p + 1),
+        };
         let to = filter.to_block.unwrap_or(head).min(head);
         if from > to {
             return Ok(Vec::new());
@@ -191,6 +208,18 @@ impl ChainStore {
     /// Per-block metadata `name` of block `number`.
     pub fn metadata(&self, name: &str, number: u64) -> Result<Option<Vec<u8>>> {
         Ok(self.db.begin_read().get(&metadata_table(name)?, &number.to_be_bytes())?)
+    }
+}
+
+/// Fails with [`ChainError::Pruned`] if block `number`'s `what` was pruned.
+fn check_not_pruned(r: &ReadTxn, what: Prunable, number: u64) -> Result<()> {
+    match pruned_through(r, what)? {
+        Some(p) if number <= p => Err(ChainError::Pruned {
+            what: what.name(),
+            requested: number,
+            oldest_available: p + 1,
+        }),
+        _ => Ok(()),
     }
 }
 

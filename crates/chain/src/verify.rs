@@ -10,8 +10,11 @@ use chainstore_engine::backend::KeyRange;
 use chainstore_engine::db::ReadTxn;
 use chainstore_trie::{EMPTY_TRIE_ROOT, encode_node, encode_path, rebuild_state_root};
 
-use crate::cursors::View;
+use crate::at::{AtCursor, AtView, account_at};
+use crate::cursors::{RawCursor, View};
 use crate::error::Result;
+use crate::history::{Kind, OPEN_SHARD, SHARD_CAPACITY, decode_blocks};
+use crate::prune::{Prunable, oldest_state, pruned_through};
 use crate::schema::*;
 use crate::{ChainStore, Header, Receipt};
 
@@ -79,17 +82,18 @@ impl ChainStore {
         let headers = check_headers(&mut report, header_rows, head);
         progress("transactions and indexes");
         let blocks = BlockData::load(&r, &mut report, &headers, &mut read)?;
-        check_indexes(&mut report, &blocks, &mut read)?;
+        let pruned_receipts = pruned_through(&r, Prunable::Receipts)?;
+        let pruned_tx_index = pruned_through(&r, Prunable::TxIndex)?;
+        check_indexes(&mut report, &blocks, pruned_receipts, pruned_tx_index, &mut read)?;
         progress("state");
         check_state(&r, &mut report, headers.get(&head.unwrap_or(0)), &mut read)?;
-        progress("changesets");
-        for table in [ACCOUNT_CHANGES, STORAGE_CHANGES] {
-            for (k, _) in read(&mut report, table)? {
-                let number =
-                    k.get(..8).map(|b| u64::from_be_bytes(b.try_into().unwrap_or_default()));
-                if number.is_none_or(|n| head.is_none_or(|h| n > h)) {
-                    report.problem(table, &k, "changeset of a block above the head");
-                }
+        progress("history");
+        check_history(&r, &mut report, head, &mut read)?;
+        if let Some(head) = head {
+            let oldest = oldest_state(&r)?;
+            if oldest < head {
+                progress("state as of the oldest retained block");
+                check_state_at(&r, &mut report, oldest, headers.get(&oldest))?;
             }
         }
         Ok(report)
@@ -236,6 +240,8 @@ type TxRef<'a> = (&'a [u8; 32], u32, &'a StoredTx, Option<&'a Receipt>);
 fn check_indexes(
     report: &mut VerifyReport,
     blocks: &BlockData,
+    pruned_receipts: Option<u64>,
+    pruned_tx_index: Option<u64>,
     read: &mut dyn FnMut(&mut VerifyReport, &str) -> Result<Rows>,
 ) -> Result<()> {
     let mut expected: BTreeMap<&str, BTreeMap<Vec<u8>, Vec<u8>>> = BTreeMap::new();
@@ -249,15 +255,26 @@ fn check_indexes(
         let mut log_index = 0u32;
         for (hash, i, tx, receipt) in txs {
             let ib = i.to_be_bytes();
-            expected
-                .entry(TX_BY_SENDER)
-                .or_default()
-                .insert(key(&[tx.from.as_slice(), &nb, &ib]), hash.to_vec());
-            if !tx.to.is_empty() {
+            if receipt.is_some() && pruned_receipts.is_some_and(|p| n <= p) {
+                report.problem(
+                    RECEIPTS.name(),
+                    hash,
+                    format!("receipt kept in block {n}, whose receipts were pruned"),
+                );
+            }
+            if pruned_tx_index.is_some_and(|p| n <= p) {
+                // Pruned: no index entry may remain (checked below as stale).
+            } else {
                 expected
-                    .entry(TX_BY_RECIPIENT)
+                    .entry(TX_BY_SENDER)
                     .or_default()
-                    .insert(key(&[&tx.to, &nb, &ib]), hash.to_vec());
+                    .insert(key(&[tx.from.as_slice(), &nb, &ib]), hash.to_vec());
+                if !tx.to.is_empty() {
+                    expected
+                        .entry(TX_BY_RECIPIENT)
+                        .or_default()
+                        .insert(key(&[&tx.to, &nb, &ib]), hash.to_vec());
+                }
             }
             for (position, log) in
                 receipt.map(|r| r.logs.as_slice()).unwrap_or_default().iter().enumerate()
@@ -371,6 +388,140 @@ fn check_state(
     let rows = read(report, STORAGE_TRIE)?;
     compare(report, STORAGE_TRIE, rows, &mut nodes, "trie node");
     Ok(())
+}
+
+/// Every changeset entry is listed in its key's block list and every listed block has its
+/// changeset entry; shards are well formed; no entry is above the head or below the window.
+fn check_history(
+    r: &ReadTxn,
+    report: &mut VerifyReport,
+    head: Option<u64>,
+    read: &mut dyn FnMut(&mut VerifyReport, &str) -> Result<Rows>,
+) -> Result<()> {
+    let pruned = pruned_through(r, Prunable::History)?;
+    for kind in Kind::ALL {
+        let table = kind.changes();
+        let mut listed: BTreeMap<Vec<u8>, Vec<u64>> = BTreeMap::new();
+        for (k, v) in read(report, table)? {
+            let Some((number, key)) = k.split_first_chunk::<8>() else {
+                report.problem(table, &k, "malformed key");
+                continue;
+            };
+            let number = u64::from_be_bytes(*number);
+            if !kind.valid_key(key) {
+                report.problem(table, &k, "malformed key");
+            } else if head.is_none_or(|h| number > h) {
+                report.problem(table, &k, "changeset of a block above the head");
+            } else if pruned.is_some_and(|p| number <= p) {
+                report.problem(table, &k, "changeset of a pruned block");
+            } else if let Err(d) = kind.before_value(&v) {
+                report.problem(table, &k, d);
+            } else {
+                listed.entry(key.to_vec()).or_default().push(number);
+            }
+        }
+        let table = kind.index();
+        let mut indexed: BTreeMap<Vec<u8>, Vec<u64>> = BTreeMap::new();
+        for (ik, v) in read(report, table)? {
+            let Some((key, end)) = kind.decode_index_key(&ik) else {
+                report.problem(table, &ik, "malformed key");
+                continue;
+            };
+            let blocks = match decode_blocks(&v) {
+                Ok(b) => b,
+                Err(d) => {
+                    report.problem(table, &ik, d);
+                    continue;
+                }
+            };
+            if end != OPEN_SHARD && blocks.last() != Some(&end) {
+                report.problem(table, &ik, "shard key does not end with its last block");
+            }
+            if blocks.len() > SHARD_CAPACITY {
+                report.problem(table, &ik, format!("shard of {} blocks", blocks.len()));
+            }
+            let list = indexed.entry(key).or_default();
+            if list.last().is_some_and(|&l| l >= blocks[0]) {
+                report.problem(table, &ik, "shard overlaps the previous one");
+            }
+            list.extend(blocks);
+        }
+        for (key, blocks) in &listed {
+            if indexed.remove(key).as_ref() != Some(blocks) {
+                report.problem(table, key, "block list differs from the changesets");
+            }
+        }
+        for key in indexed.keys() {
+            report.problem(table, key, "block list without changesets");
+        }
+    }
+    Ok(())
+}
+
+/// Recomputes the state root, storage roots and trie nodes as of block `n` from the history,
+/// against block `n`'s header and the historical nodes.
+fn check_state_at(
+    r: &ReadTxn,
+    report: &mut VerifyReport,
+    n: u64,
+    header: Option<&Header>,
+) -> Result<()> {
+    let view = AtView { reader: r, n };
+    let rebuilt = rebuild_state_root(&view)?;
+    let label = format!("as of block {n}");
+    if let Some(h) = header.filter(|h| h.state_root != rebuilt.root) {
+        report.problem(
+            ACCOUNT_HISTORY,
+            &n.to_be_bytes(),
+            format!("state {label} hashes to {}, the block says {}", rebuilt.root, h.state_root),
+        );
+    }
+    let mut accounts = AtCursor::new(r, Kind::Account, &[], n);
+    let mut entry = accounts.seek_raw(&[])?;
+    while let Some((hashed, _)) = entry {
+        let root = account_at(r, B256::from_slice(&hashed), n)?.map(|a| a.storage_root);
+        let want =
+            rebuilt.storage_roots.get(&B256::from_slice(&hashed)).unwrap_or(&EMPTY_TRIE_ROOT);
+        if root.as_ref() != Some(want) {
+            report.problem(
+                ACCOUNT_CHANGES,
+                &hashed,
+                format!("storage root {label} differs from the recomputed one"),
+            );
+        }
+        entry = accounts.next_raw()?;
+    }
+    let mut want: BTreeMap<Vec<u8>, Vec<u8>> = rebuilt
+        .updates
+        .account_nodes
+        .iter()
+        .filter_map(|(p, n)| n.as_ref().map(|n| (encode_path(p), encode_node(n))))
+        .collect();
+    let rows = rows_at(r, Kind::AccountNode, n)?;
+    compare(report, ACCOUNT_TRIE_CHANGES, rows, &mut want, &format!("trie node {label}"));
+    let mut want: BTreeMap<Vec<u8>, Vec<u8>> = BTreeMap::new();
+    for (a, updates) in &rebuilt.updates.storage_nodes {
+        for (p, node) in updates {
+            if let Some(node) = node {
+                want.insert(key(&[a.as_slice(), &encode_path(p)]), encode_node(node));
+            }
+        }
+    }
+    let rows = rows_at(r, Kind::StorageNode, n)?;
+    compare(report, STORAGE_TRIE_CHANGES, rows, &mut want, &format!("trie node {label}"));
+    Ok(())
+}
+
+/// Every entry of `kind` as of block `n`.
+fn rows_at(r: &ReadTxn, kind: Kind, n: u64) -> Result<Rows> {
+    let mut cursor = AtCursor::new(r, kind, &[], n);
+    let mut rows = Vec::new();
+    let mut entry = cursor.seek_raw(&[])?;
+    while let Some(pair) = entry {
+        rows.push(pair);
+        entry = cursor.next_raw()?;
+    }
+    Ok(rows)
 }
 
 /// Stored rows against what they should be (consumes `want`).

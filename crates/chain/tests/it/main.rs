@@ -4,6 +4,7 @@
 
 mod commit;
 mod common;
+mod history;
 mod logs;
 mod unwind;
 mod verify;

@@ -1,0 +1,352 @@
+//! State as of any retained block: reads and proofs against a model that keeps every state,
+//! and pruning.
+
+use alloy_primitives::{Address, B256, Bytes, U256, keccak256};
+use chainstore_chain::synth::SynthChain;
+use chainstore_chain::{
+    AccountChange, BlockCommit, ChainError, ChainStore, LogFilter, Prunable, Retention,
+};
+use chainstore_trie::{memory::MemoryState, verify_account_proof};
+
+use crate::common::{apply_to_model, dump, open, small_config};
+
+/// splitmix64.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+const ADDRESSES: u8 = 10;
+const SLOTS: u8 = 6;
+
+fn address(i: u8) -> Address {
+    Address::repeat_byte(0x10 + i)
+}
+
+fn slot(i: u8) -> B256 {
+    B256::with_last_byte(i + 1)
+}
+
+/// A random block on top of `parent`: balance, nonce, code and storage writes (zeros among
+/// them), account deletions and recreations.
+fn random_block(rng: &mut Rng, number: u64, parent: B256, fork: u64) -> BlockCommit {
+    let mut state = Vec::new();
+    for _ in 0..1 + rng.below(5) {
+        let a = address(rng.below(u64::from(ADDRESSES)) as u8);
+        if rng.below(7) == 0 {
+            state.push((a, None));
+            continue;
+        }
+        let mut change = AccountChange::default();
+        if rng.below(2) == 0 {
+            change.balance = Some(U256::from(rng.below(1_000_000)));
+        }
+        if rng.below(3) == 0 {
+            change.nonce = Some(rng.below(100));
+        }
+        if rng.below(8) == 0 {
+            change.code = Some(Bytes::from(vec![0x60, rng.below(256) as u8]));
+        }
+        for _ in 0..rng.below(4) {
+            let value = if rng.below(3) == 0 { 0 } else { 1 + rng.below(1000) };
+            change.storage.push((slot(rng.below(u64::from(SLOTS)) as u8), U256::from(value)));
+        }
+        state.push((a, Some(change)));
+    }
+    BlockCommit {
+        number,
+        hash: keccak256(format!("history test block {number} fork {fork}")),
+        parent_hash: parent,
+        state,
+        ..Default::default()
+    }
+}
+
+/// Commits `count` random blocks after the head, recording the model state after each.
+fn extend(store: &ChainStore, rng: &mut Rng, states: &mut Vec<MemoryState>, count: u64, fork: u64) {
+    for _ in 0..count {
+        let head = store.head().unwrap();
+        let number = head.as_ref().map_or(0, |h| h.number + 1);
+        let parent = head.map_or(B256::ZERO, |h| h.hash);
+        let block = random_block(rng, number, parent, fork);
+        store.commit_block(&block).unwrap();
+        let mut model = states.last().cloned().unwrap_or_default();
+        apply_to_model(&mut model, &block);
+        states.push(model);
+    }
+}
+
+fn model_slot(model: &MemoryState, a: Address, s: B256) -> U256 {
+    model.hashed_storage(keccak256(a)).get(&keccak256(s)).copied().unwrap_or_default()
+}
+
+/// Every account and slot at every height, and proofs at some, equal the model.
+fn assert_history_matches(store: &ChainStore, states: &[MemoryState], from: usize) {
+    for (n, model) in states.iter().enumerate().skip(from) {
+        let n64 = n as u64;
+        let root = store.header(n64).unwrap().unwrap().state_root;
+        for i in 0..ADDRESSES {
+            let a = address(i);
+            let got = store.account_at(a, n64).unwrap();
+            let want = model.account(a);
+            assert_eq!(
+                got.map(|g| (g.nonce, g.balance, g.code_hash)),
+                want.map(|w| (w.nonce, w.balance, w.code_hash)),
+                "account {i} at block {n}"
+            );
+            for j in 0..SLOTS {
+                assert_eq!(
+                    store.storage_at(a, slot(j), n64).unwrap(),
+                    model_slot(model, a, slot(j)),
+                    "slot {j} of account {i} at block {n}"
+                );
+            }
+            let code = store.code_at(a, n64).unwrap();
+            assert_eq!(
+                code.map(|c| if c.is_empty() {
+                    alloy_primitives::KECCAK256_EMPTY
+                } else {
+                    keccak256(&c)
+                }),
+                want.map(|w| w.code_hash)
+            );
+            if (n + usize::from(i)) % 4 == 0 {
+                let slots = [slot(0), slot(3), slot(9)];
+                let proof = store.proof_at(a, &slots, n64).unwrap();
+                let verified = verify_account_proof(root, &proof)
+                    .unwrap_or_else(|e| panic!("proof of account {i} at block {n}: {e}"));
+                assert_eq!(
+                    verified.account.map(|t| (t.nonce, t.balance)),
+                    want.map(|w| (w.nonce, w.balance))
+                );
+                if let Some(g) = got {
+                    assert_eq!(
+                        proof.storage_hash, g.storage_root,
+                        "storage root of account {i} at block {n}"
+                    );
+                }
+                for (s, v) in verified.storage {
+                    assert_eq!(v, model_slot(model, a, s), "proven slot at block {n}");
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn historical_reads_and_proofs_equal_a_model_of_every_state() {
+    for seed in 0..4 {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(dir.path());
+        let mut rng = Rng(seed);
+        let mut states = Vec::new();
+        extend(&store, &mut rng, &mut states, 30, 0);
+        // A reorg: history above the fork point is replaced, below it stays.
+        store.unwind_to(18).unwrap();
+        states.truncate(19);
+        extend(&store, &mut rng, &mut states, 15, 1);
+        assert_history_matches(&store, &states, 0);
+        let report = store.verify(&mut |_| {}).unwrap();
+        assert!(report.is_ok(), "seed {seed}: {:?}", report.problems);
+    }
+}
+
+#[test]
+fn above_the_head_and_empty_store_are_clear_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    assert!(matches!(store.account_at(address(0), 0), Err(ChainError::Empty)));
+    let mut states = Vec::new();
+    extend(&store, &mut Rng(5), &mut states, 3, 0);
+    let err = store.proof_at(address(0), &[], 3).unwrap_err();
+    assert!(matches!(err, ChainError::AboveHead { number: 3, head: 2 }), "{err}");
+}
+
+#[test]
+fn one_key_changed_in_every_block_spans_shards_through_unwind_and_prune() {
+    let a = address(1);
+    let block = |n: u64, fork: u64| BlockCommit {
+        number: n,
+        hash: keccak256(format!("shard block {n} {fork}")),
+        parent_hash: if n == 0 {
+            B256::ZERO
+        } else {
+            keccak256(format!("shard block {} {fork}", n - 1))
+        },
+        state: vec![(
+            a,
+            Some(AccountChange {
+                balance: Some(U256::from(n * 10 + fork)),
+                storage: vec![(slot(0), U256::from(n + 1))],
+                ..Default::default()
+            }),
+        )],
+        ..Default::default()
+    };
+    let (x, y) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (unwound, straight) = (open(x.path()), open(y.path()));
+    for n in 0..200 {
+        unwound.commit_block(&block(n, 0)).unwrap();
+        straight.commit_block(&block(n, 0)).unwrap();
+    }
+    // Back across two shard boundaries (64 blocks per shard), then the same blocks again.
+    unwound.unwind_to(60).unwrap();
+    for n in 61..200 {
+        unwound.commit_block(&block(n, 0)).unwrap();
+    }
+    assert_eq!(dump(&unwound), dump(&straight));
+    for n in (0..200).step_by(7) {
+        assert_eq!(unwound.account_at(a, n).unwrap().unwrap().balance, U256::from(n * 10));
+        assert_eq!(unwound.storage_at(a, slot(0), n).unwrap(), U256::from(n + 1));
+    }
+    let report = unwound
+        .prune(&Retention { history: Some(70), ..Default::default() }, 16, &mut |_| {})
+        .unwrap();
+    assert!(report.batches > 1, "{report:?}");
+    assert_eq!(unwound.oldest_available(Prunable::History).unwrap(), 129);
+    for n in 129..200 {
+        assert_eq!(unwound.account_at(a, n).unwrap().unwrap().balance, U256::from(n * 10));
+    }
+    let err = unwound.account_at(a, 128).unwrap_err();
+    assert!(
+        matches!(err, ChainError::Pruned { requested: 128, oldest_available: 129, .. }),
+        "{err}"
+    );
+    assert!(unwound.verify(&mut |_| {}).unwrap().is_ok());
+}
+
+#[test]
+fn pruning_keeps_the_window_and_refuses_below_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let mut chain = SynthChain::new(small_config(3));
+    let mut blocks = Vec::new();
+    let mut model = MemoryState::new();
+    let mut states = Vec::new();
+    for _ in 0..40 {
+        let block = chain.next_block();
+        store.commit_block(&block).unwrap();
+        apply_to_model(&mut model, &block);
+        states.push(model.clone());
+        blocks.push(block);
+    }
+    let retention = Retention { history: Some(10), receipts: Some(5), tx_index: Some(8) };
+    let mut seen = Vec::new();
+    let report = store.prune(&retention, 200, &mut |p| seen.push(*p)).unwrap();
+    assert!(report.batches >= 3, "small batches: {report:?}");
+    for what in Prunable::ALL {
+        let mine: Vec<_> = seen.iter().filter(|p| p.what == what).collect();
+        assert!(mine.windows(2).all(|w| w[0].done < w[1].done), "{what:?} progress ascends");
+        let last = mine.last().unwrap();
+        assert_eq!(last.done, last.total);
+    }
+    // History: head 39, keep 10 -> blocks 29..=39.
+    assert_eq!(store.oldest_available(Prunable::History).unwrap(), 29);
+    let sender = blocks[30].transactions[0].from;
+    for n in 29..40u64 {
+        let want = states[n as usize].account(sender).map(|a| a.nonce);
+        assert_eq!(store.account_at(sender, n).unwrap().map(|a| a.nonce), want);
+        let root = store.header(n).unwrap().unwrap().state_root;
+        verify_account_proof(root, &store.proof_at(sender, &[], n).unwrap()).unwrap();
+    }
+    for err in [
+        store.account_at(sender, 28).unwrap_err(),
+        store.proof_at(sender, &[], 3).unwrap_err(),
+        store.unwind_to(28).unwrap_err(),
+    ] {
+        assert!(
+            matches!(err, ChainError::Pruned { what: "state history", oldest_available: 29, .. }),
+            "{err}"
+        );
+    }
+    // Receipts: keep 5 -> blocks 35..=39.
+    let old_tx = blocks[34].transactions[0].hash;
+    let err = store.receipt(old_tx).unwrap_err();
+    assert!(
+        matches!(err, ChainError::Pruned { what: "receipts", requested: 34, oldest_available: 35 }),
+        "{err}"
+    );
+    assert!(store.transaction(old_tx).unwrap().is_some(), "the transaction itself stays");
+    assert!(store.receipt(blocks[35].transactions[0].hash).unwrap().is_some());
+    let err = store.logs(&LogFilter { from_block: Some(30), ..Default::default() }).unwrap_err();
+    assert!(matches!(err, ChainError::Pruned { what: "receipts", .. }), "{err}");
+    let logs = store.logs(&LogFilter::default()).unwrap();
+    assert!(!logs.is_empty() && logs.iter().all(|l| l.block_number >= 35));
+    // Transaction index: keep 8 -> blocks 32..=39.
+    let err = store.transactions_by_address(sender, 31, 39).unwrap_err();
+    assert!(
+        matches!(err, ChainError::Pruned { what: "transaction index", oldest_available: 32, .. }),
+        "{err}"
+    );
+    let found = store.transactions_by_address(sender, 32, 39).unwrap();
+    assert!(found.iter().all(|t| t.block_number >= 32));
+    let report = store.verify(&mut |_| {}).unwrap();
+    assert!(report.is_ok(), "{:?}", report.problems);
+    // Nothing more to prune until the head moves; unwinding inside the window still works.
+    assert!(store.prune(&retention, 200, &mut |_| {}).unwrap().pruned.is_empty());
+    store.unwind_to(29).unwrap();
+    assert_eq!(
+        store.head().unwrap().unwrap().state_root,
+        store.header(29).unwrap().unwrap().state_root
+    );
+    assert!(store.verify(&mut |_| {}).unwrap().is_ok());
+}
+
+#[test]
+fn verify_finds_a_changeset_entry_missing_from_the_history() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let mut states = Vec::new();
+    extend(&store, &mut Rng(9), &mut states, 12, 0);
+    let mut txn = store.database().begin_write();
+    let (k, _) =
+        txn.prefix("storage_changes", &5u64.to_be_bytes()).unwrap().next().unwrap().unwrap();
+    txn.delete("storage_changes", &k).unwrap();
+    txn.commit().unwrap();
+    let report = store.verify(&mut |_| {}).unwrap();
+    assert!(
+        report
+            .problems
+            .iter()
+            .any(|p| p.table == "storage_history" && p.detail.contains("differs")),
+        "{:?}",
+        report.problems
+    );
+}
+
+#[test]
+fn pruning_runs_alongside_block_commits() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let mut chain = SynthChain::new(small_config(4));
+    for _ in 0..30 {
+        store.commit_block(&chain.next_block()).unwrap();
+    }
+    let retention = Retention { history: Some(5), receipts: Some(5), tx_index: Some(5) };
+    std::thread::scope(|s| {
+        let pruner = s.spawn(|| {
+            for _ in 0..20 {
+                store.prune(&retention, 64, &mut |_| {}).unwrap();
+            }
+        });
+        for _ in 0..30 {
+            store.commit_block(&chain.next_block()).unwrap();
+        }
+        pruner.join().unwrap();
+    });
+    store.prune(&retention, 64, &mut |_| {}).unwrap();
+    assert_eq!(store.oldest_available(Prunable::History).unwrap(), 54);
+    let report = store.verify(&mut |_| {}).unwrap();
+    assert!(report.is_ok(), "{:?}", report.problems);
+}
