@@ -62,7 +62,7 @@ pub(crate) struct PrefixCursor<'a, R> {
 const FORWARD_STEPS: usize = 8;
 
 impl<'a, R: Reader> PrefixCursor<'a, R> {
-    fn new(reader: &'a R, table: &'static str, prefix: &[u8]) -> Self {
+    pub(crate) fn new(reader: &'a R, table: &'static str, prefix: &[u8]) -> Self {
         Self { reader, table, prefix: prefix.to_vec(), iter: None, current: None }
     }
 

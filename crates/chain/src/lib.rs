@@ -27,6 +27,7 @@ mod error;
 mod history;
 mod prune;
 mod query;
+pub mod revert;
 pub mod schema;
 mod store;
 pub mod synth;
@@ -36,7 +37,7 @@ mod verify;
 
 pub use chainstore_trie::{AccountProof, StorageProof};
 pub use error::{ChainError, Result};
-pub use prune::{PRUNE_BATCH_OPS, Prunable, PruneProgress, PruneReport, Retention};
+pub use prune::{HistorySize, PRUNE_BATCH_OPS, Prunable, PruneProgress, PruneReport, Retention};
 pub use query::AccountInfo;
 pub use store::ChainStore;
 pub use types::*;

@@ -96,6 +96,26 @@ pub struct PruneReport {
     pub batches: u64,
 }
 
+/// Logical bytes (keys plus values) of the state history, by part.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct HistorySize {
+    /// Account and storage changesets: the values before each block.
+    pub state_changesets: u64,
+    /// The block lists of accounts and slots.
+    pub state_index: u64,
+    /// Trie-node changesets: the nodes before each block.
+    pub trie_changesets: u64,
+    /// The block lists of trie nodes.
+    pub trie_index: u64,
+}
+
+impl HistorySize {
+    /// Everything.
+    pub fn total(&self) -> u64 {
+        self.state_changesets + self.state_index + self.trie_changesets + self.trie_index
+    }
+}
+
 /// The highest block whose `what` entries are pruned.
 pub(crate) fn pruned_through<R: Reader>(r: &R, what: Prunable) -> Result<Option<u64>> {
     meta_u64(r, what.marker())
@@ -124,6 +144,31 @@ impl ChainStore {
             (_, Some(p)) => p + 1,
             (_, None) => 0,
         })
+    }
+
+    /// The size of the retained state history (a scan of its tables).
+    pub fn history_size(&self) -> Result<HistorySize> {
+        let r = self.db.begin_read();
+        let bytes = |table: &str| -> Result<u64> {
+            let mut total = 0u64;
+            for pair in r.range(table, KeyRange::all(), false)? {
+                let (k, v) = pair?;
+                total += (k.len() + v.len()) as u64;
+            }
+            Ok(total)
+        };
+        let (mut size, kinds) = (HistorySize::default(), Kind::ALL);
+        for kind in kinds {
+            let (changes, index) = (bytes(kind.changes())?, bytes(kind.index())?);
+            if matches!(kind, Kind::Account | Kind::Storage) {
+                size.state_changesets += changes;
+                size.state_index += index;
+            } else {
+                size.trie_changesets += changes;
+                size.trie_index += index;
+            }
+        }
+        Ok(size)
     }
 
     /// Prunes what `retention` does not keep, oldest blocks first, in batches of about

@@ -10,7 +10,7 @@ pub(crate) struct Args {
     /// Address (20 bytes of hex, with or without 0x).
     #[arg(value_name = "ADDR")]
     address: String,
-    /// Block whose state to read (only the head until historical state is available).
+    /// Block whose state to read (default: the head; any block the retained history covers).
     #[arg(long, value_name = "N")]
     block: Option<String>,
     /// Print one JSON document.
@@ -21,7 +21,9 @@ pub(crate) struct Args {
 pub(crate) fn run(global: &Global, args: Args) -> anyhow::Result<()> {
     let address = args::address("address", &args.address)?;
     let store = global.open_existing()?;
-    args::require_head(&store, args.block.as_deref())?;
-    let info = store.account(address)?;
+    let info = match args::state_block(args.block.as_deref())? {
+        Some(n) => store.account_at(address, n)?,
+        None => store.account(address)?,
+    };
     print(&account_json(&address, info.as_ref()), args.json)
 }

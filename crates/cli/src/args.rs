@@ -3,8 +3,7 @@
 //! any case. Every error names the argument and repeats the input.
 
 use alloy_primitives::{Address, B256, U256, hex};
-use anyhow::{Context as _, bail};
-use chainstore_chain::ChainStore;
+use anyhow::bail;
 
 /// A block named by number or by hash (`block N|HASH`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -90,20 +89,9 @@ pub(crate) fn block_id(what: &str, text: &str) -> anyhow::Result<BlockId> {
     })
 }
 
-/// Checks `--block N` for a state query: only the head can be answered until historical state
-/// is available.
-pub(crate) fn require_head(store: &ChainStore, block: Option<&str>) -> anyhow::Result<()> {
-    let Some(text) = block else { return Ok(()) };
-    let number = quantity("--block", text)?;
-    let head = store.head()?.context("the store is empty: no head block")?;
-    if number != head.number {
-        bail!(
-            "historical state is not available yet: only the head block {} can be queried \
-             (--block {text})",
-            head.number
-        );
-    }
-    Ok(())
+/// The block of a state query's `--block N` (`None`: the head).
+pub(crate) fn state_block(block: Option<&str>) -> anyhow::Result<Option<u64>> {
+    block.map(|text| quantity("--block", text)).transpose()
 }
 
 #[cfg(test)]

@@ -17,6 +17,7 @@ mod json_in;
 mod json_out;
 mod logs;
 mod proof;
+mod prune;
 mod receipt;
 mod stats;
 mod storage;
@@ -65,6 +66,8 @@ enum Command {
     Proof(proof::Args),
     /// Revert every block above N.
     Unwind(unwind::Args),
+    /// Drop old state history, receipts and transaction-index entries, online.
+    Prune(prune::Args),
     /// Full integrity check: recompute every root, check every index.
     Verify(verify::Args),
     /// Per-table rows and bytes, log and memtable bytes, checkpoint, head.
@@ -92,6 +95,7 @@ fn main() -> std::process::ExitCode {
         Command::Storage(a) => storage::run(&cli.global, a),
         Command::Proof(a) => proof::run(&cli.global, a),
         Command::Unwind(a) => unwind::run(&cli.global, a),
+        Command::Prune(a) => prune::run(&cli.global, a),
         Command::Verify(a) => verify::run(&cli.global, a),
         Command::Stats(a) => stats::run(&cli.global, a),
         Command::Compact(a) => compact::run(&cli.global, a),

@@ -1,5 +1,5 @@
 //! `chainstore proof ADDR [SLOT...]`: an EIP-1186 (`eth_getProof`) proof of an account and
-//! storage slots, present or absent, against the head's state root.
+//! storage slots, present or absent, against the state root of the head or of `--block N`.
 
 use crate::Global;
 use crate::args;
@@ -14,7 +14,7 @@ pub(crate) struct Args {
     /// Slots to prove: 0x hex of up to 32 bytes (left-padded), or decimal numbers.
     #[arg(value_name = "SLOT")]
     slots: Vec<String>,
-    /// Block whose state to prove (only the head until historical state is available).
+    /// Block whose state to prove (default: the head; any block the retained history covers).
     #[arg(long, value_name = "N")]
     block: Option<String>,
     /// Print one JSON document.
@@ -31,7 +31,9 @@ pub(crate) fn run(global: &Global, args: Args) -> anyhow::Result<()> {
         .map(|(i, s)| args::slot(&format!("slot #{}", i + 1), s))
         .collect::<anyhow::Result<Vec<_>>>()?;
     let store = global.open_existing()?;
-    args::require_head(&store, args.block.as_deref())?;
-    let proof = store.proof(address, &slots)?;
+    let proof = match args::state_block(args.block.as_deref())? {
+        Some(n) => store.proof_at(address, &slots, n)?,
+        None => store.proof(address, &slots)?,
+    };
     print(&serde_json::to_value(&proof)?, args.json)
 }

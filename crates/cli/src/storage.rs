@@ -13,7 +13,7 @@ pub(crate) struct Args {
     /// Slot: 0x hex of up to 32 bytes (left-padded), or a decimal number.
     #[arg(value_name = "SLOT")]
     slot: String,
-    /// Block whose state to read (only the head until historical state is available).
+    /// Block whose state to read (default: the head; any block the retained history covers).
     #[arg(long, value_name = "N")]
     block: Option<String>,
     /// Print one JSON document.
@@ -25,7 +25,9 @@ pub(crate) fn run(global: &Global, args: Args) -> anyhow::Result<()> {
     let address = args::address("address", &args.address)?;
     let slot = args::slot("slot", &args.slot)?;
     let store = global.open_existing()?;
-    args::require_head(&store, args.block.as_deref())?;
-    let value = store.storage(address, slot)?;
+    let value = match args::state_block(args.block.as_deref())? {
+        Some(n) => store.storage_at(address, slot, n)?,
+        None => store.storage(address, slot)?,
+    };
     print(&storage_json(&address, &slot, value), args.json)
 }

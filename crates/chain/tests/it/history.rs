@@ -2,6 +2,7 @@
 //! and pruning.
 
 use alloy_primitives::{Address, B256, Bytes, U256, keccak256};
+use chainstore_chain::revert;
 use chainstore_chain::synth::SynthChain;
 use chainstore_chain::{
     AccountChange, BlockCommit, ChainError, ChainStore, LogFilter, Prunable, Retention,
@@ -124,6 +125,9 @@ fn assert_history_matches(store: &ChainStore, states: &[MemoryState], from: usiz
             if (n + usize::from(i)) % 4 == 0 {
                 let slots = [slot(0), slot(3), slot(9)];
                 let proof = store.proof_at(a, &slots, n64).unwrap();
+                // The revert-changesets baseline reaches the same proof another way.
+                assert_eq!(revert::proof_at(store, a, &slots, n64).unwrap(), proof, "block {n}");
+                assert_eq!(revert::account_at(store, a, n64).unwrap(), got, "block {n}");
                 let verified = verify_account_proof(root, &proof)
                     .unwrap_or_else(|e| panic!("proof of account {i} at block {n}: {e}"));
                 assert_eq!(

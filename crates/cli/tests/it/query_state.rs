@@ -188,28 +188,46 @@ fn proof_verifies_against_the_head_state_root() {
 }
 
 #[test]
-fn block_option_answers_only_at_the_head() {
+fn block_option_answers_at_every_retained_block() {
     let f = Fixture::new();
-    let a = h(SynthChain::token(0));
     let head = f.head().number;
-    let slot = h(B256::ZERO);
-    let queries: [Vec<&str>; 3] =
-        [vec!["account", &a], vec!["storage", &a, &slot], vec!["proof", &a, &slot]];
-    for query in queries {
-        let plain = f.json(&query);
-        for n in [head.to_string(), q(head)] {
-            let with_block = [query.clone(), vec!["--block", &n]].concat();
-            assert_eq!(f.json(&with_block), plain, "{with_block:?}");
+    let slot = B256::ZERO;
+    let addresses =
+        [SynthChain::token(0), SynthChain::account(1), deleted_account(), created_contract()];
+    let mut model = Model::default();
+    for (n, block) in f.blocks.iter().enumerate() {
+        model.apply(block);
+        let at = n.to_string();
+        for a in addresses {
+            let v = f.json(&["account", &h(a), "--block", &at]);
+            assert_eq!(v, expected_account(&model, a), "account {a} at block {n}");
+            let v = f.json(&["storage", &h(a), &h(slot), "--block", &q(n)]);
+            assert_eq!(v["value"], word(model.storage(a, slot)), "slot of {a} at block {n}");
+            let v = f.json(&["proof", &h(a), &h(slot), "--block", &at]);
+            let proof = verified_proof(&v, f.roots[n]);
+            assert_eq!(proof.storage_proof[0].value, model.storage(a, slot));
         }
-        let old = [query.clone(), vec!["--block", "3"]].concat();
-        let e = f.fail(&old);
-        let message = format!(
-            "historical state is not available yet: only the head block {head} can be queried"
+    }
+    // Without --block: the head.
+    let a = h(SynthChain::token(0));
+    let with_head = f.json(&["account", &a, "--block", &head.to_string()]);
+    assert_eq!(f.json(&["account", &a]), with_head);
+    let e = f.fail(&["account", &a, "--block", &(head + 1).to_string()]);
+    assert!(e.contains(&format!("block {} is above the head (block {head})", head + 1)), "{e}");
+    let e = f.fail(&["proof", &a, "--block", "latest"]);
+    assert!(e.contains("--block") && e.contains("\"latest\""), "{e}");
+    // After pruning, older blocks are refused by name, retained ones still answer.
+    let v = f.json(&["prune", "--keep", "2"]);
+    assert_eq!(v["oldestAvailable"]["stateHistory"], head - 2);
+    for query in [vec!["account", &a], vec!["storage", &a, "0x0"], vec!["proof", &a]] {
+        let e = f.fail(&[query.clone(), vec!["--block", &(head - 3).to_string()]].concat());
+        let want = format!(
+            "state history for block {} was pruned: the oldest available is block {}",
+            head - 3,
+            head - 2
         );
-        assert!(e.contains(&message), "{e}");
-        let bad = [query, vec!["--block", "latest"]].concat();
-        let e = f.fail(&bad);
-        assert!(e.contains("--block") && e.contains("\"latest\""), "{e}");
+        assert!(e.contains(&want), "{e}");
+        f.json(&[query, vec!["--block", &(head - 2).to_string()]].concat());
     }
 }
 

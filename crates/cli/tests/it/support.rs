@@ -102,7 +102,7 @@ pub(crate) fn head_json(h: &Header) -> Value {
 
 /// A file in the repository's `testdata/`.
 pub(crate) fn testdata(relative: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata").join(relative)
+    manifest_dir().join("../../testdata").join(relative)
 }
 
 /// Runs `chainstore verify` and asserts it passes, unless it is still the stub.
@@ -111,4 +111,11 @@ pub(crate) fn assert_verifies(data: &Path) {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "verify failed ({:?}): {stderr}", out.status);
     assert!(String::from_utf8_lossy(&out.stdout).contains("checked"), "verify said nothing");
+}
+
+/// The package directory, read when the test runs: a test binary built from a checkout at
+/// another path (a shared target directory) must still find this checkout's files.
+fn manifest_dir() -> std::path::PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map_or_else(|| std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")), Into::into)
 }

@@ -20,7 +20,7 @@ use crate::wal_fuzz_check::{check, fix_checksums};
 const MUTATIONS: usize = 4000;
 
 fn corpus_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus/wal_decode")
+    manifest_dir().join("../../fuzz/corpus/wal_decode")
 }
 
 /// A segment image: header, records `first_seq..` with payloads of `lens` bytes, zero padding.
@@ -191,4 +191,11 @@ fn path_taken(input: &[u8]) -> &'static str {
         (Some(_), Some(DamageKind::Tail)) => "tail damage",
         (Some(_), Some(DamageKind::Hard)) => "hard damage",
     }
+}
+
+/// The package directory, read when the test runs: a test binary built from a checkout at
+/// another path (a shared target directory) must still find this checkout's files.
+fn manifest_dir() -> std::path::PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map_or_else(|| std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")), Into::into)
 }

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 /// Path of a file under the repository's `testdata/`.
 pub(crate) fn testdata(relative: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../testdata").join(relative)
+    manifest_dir().join("../../testdata").join(relative)
 }
 
 /// Parses a JSON file under `testdata/`.
@@ -106,4 +106,11 @@ impl MemoryTrieNodesModel {
     pub(crate) fn matches(&self, nodes: &MemoryTrieNodes) -> bool {
         &self.accounts == nodes.account_nodes() && &self.storages == nodes.storage_nodes()
     }
+}
+
+/// The package directory, read when the test runs: a test binary built from a checkout at
+/// another path (a shared target directory) must still find this checkout's files.
+fn manifest_dir() -> std::path::PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map_or_else(|| std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")), Into::into)
 }
