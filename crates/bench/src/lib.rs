@@ -9,6 +9,7 @@ use std::io;
 use std::path::PathBuf;
 
 pub mod commit_latency;
+pub mod history;
 pub mod ingest;
 pub mod kv;
 pub mod reads;

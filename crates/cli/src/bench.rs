@@ -32,6 +32,9 @@ enum Scenario {
     Ingest(ChainArgs),
     /// Account and storage point reads (hot and cold) vs raw redb gets; proofs/s.
     Reads(ChainArgs),
+    /// account_at and proof_at 1, 1K and 100K blocks back vs reverting changesets; history
+    /// bytes per block vs the raw changesets.
+    History(ChainArgs),
 }
 
 #[derive(Debug, Args)]
@@ -177,6 +180,17 @@ pub(crate) fn run(args: BenchArgs) -> anyhow::Result<()> {
             let work = work_dir(a.dir.clone(), "reads")?;
             let report = run(&config, work.path(), &mut |m| eprintln!("{m}"))
                 .context("reads benchmark failed")?;
+            print(&report, a.json)
+        }
+        Scenario::History(a) => {
+            use chainstore_bench::history::{HistoryConfig, run};
+            let mut config =
+                if a.quick { HistoryConfig::quick() } else { HistoryConfig::standard() };
+            config.accounts = a.accounts.unwrap_or(config.accounts);
+            config.blocks = a.blocks.map_or(config.blocks, |b| b as u64);
+            let work = work_dir(a.dir.clone(), "history")?;
+            let report = run(&config, work.path(), &mut |m| eprintln!("{m}"))
+                .context("history benchmark failed")?;
             print(&report, a.json)
         }
     }

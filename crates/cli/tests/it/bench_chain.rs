@@ -1,4 +1,4 @@
-//! `bench commit-latency`, `bench ingest` and `bench reads` with `--quick --json`: one JSON
+//! `bench commit-latency`, `bench ingest`, `bench reads` and `bench history` with `--quick --json`: one JSON
 //! object of the documented shape, with the expected systems, positive measurements and goals.
 
 #![allow(clippy::unwrap_used, reason = "test helpers outside #[test] functions")]
@@ -105,4 +105,24 @@ fn bench_reads_quick_json() {
     assert!(metric(&v, "chainstore", "account+slot proof", "proofs/s") > 0.0);
     // Hot reads/s, then overhead vs raw for each of the four cases.
     assert_eq!(v["goals"].as_array().unwrap().len(), 5);
+}
+
+#[test]
+fn bench_history_quick_json() {
+    let v = run_quick("history");
+    assert_eq!(systems(&v), ["chainstore", "revert changesets"]);
+    for case in ["1 blocks back", "1000 blocks back"] {
+        for system in ["chainstore", "revert changesets"] {
+            assert!(metric(&v, system, case, "account_at mean") > 0.0);
+            assert!(metric(&v, system, case, "proof_at mean") > 0.0);
+        }
+    }
+    let part = |p: &str| metric(&v, "chainstore", p, "bytes/block");
+    let sum = part("state changesets (raw)")
+        + part("state history index")
+        + part("trie-node changesets")
+        + part("trie-node history index");
+    assert!((sum - part("all history")).abs() < 1e-6 * sum, "the parts add up");
+    // Flatness (account, proof), 10 x at 1K (account, proof), space (state, all).
+    assert_eq!(v["goals"].as_array().unwrap().len(), 6);
 }
