@@ -1,7 +1,9 @@
 //! [`ChainStore::verify`]: a full integrity check. Every row of every table is decoded, the
 //! state root, every storage root and every stored trie node are recomputed from the flat state,
 //! every block's transactions are checked against the indexes and every index entry against the
-//! primary data. Each inconsistency is reported with its table and key.
+//! primary data, every history changeset against its key's block list, and the state as of the
+//! oldest retained block is rebuilt from the history and checked against that block's root and
+//! the historical trie nodes. Each inconsistency is reported with its table and key.
 
 use std::collections::{BTreeMap, BTreeSet};
 
