@@ -19,7 +19,7 @@ use crate::ChainStore;
 use crate::cursors::{Accounts, Nodes, Pair, RawCursor, Reader, Slots};
 use crate::error::{ChainError, Result, corrupt};
 use crate::history::{self, At, Kind};
-use crate::prune::oldest_state;
+use crate::prune::{meta_u64, oldest_state};
 use crate::query::AccountInfo;
 use crate::schema::*;
 
@@ -138,15 +138,15 @@ impl<R: Reader> HashedCursorFactory for AtView<'_, R> {
 
 /// Checks that the state as of block `n` is retained.
 pub(crate) fn check_retained<R: Reader>(r: &R, n: u64) -> Result<()> {
-    let head = r.get(META.name(), HEAD_KEY)?;
-    let head = head
-        .map(|v| <u64 as chainstore_engine::db::Codec>::decode(&v))
-        .transpose()
-        .map_err(|d| corrupt(META.name(), "head", d))?
-        .ok_or(ChainError::Empty)?;
+    let head = meta_u64(r, HEAD_KEY)?.ok_or(ChainError::Empty)?;
     if n > head {
         return Err(ChainError::AboveHead { number: n, head });
     }
+    check_history_window(r, n)
+}
+
+/// Checks that the history of block `n` and later blocks is not pruned.
+pub(crate) fn check_history_window<R: Reader>(r: &R, n: u64) -> Result<()> {
     let oldest = oldest_state(r)?;
     if n < oldest {
         return Err(ChainError::Pruned {
@@ -160,23 +160,20 @@ pub(crate) fn check_retained<R: Reader>(r: &R, n: u64) -> Result<()> {
 
 /// The account with hash `hashed` as of block `n` (retention not checked).
 pub(crate) fn account_at(r: &ReadTxn, hashed: B256, n: u64) -> Result<Option<AccountInfo>> {
-    let table = ACCOUNT_CHANGES;
-    match history::value_at(r, Kind::Account, hashed.as_slice(), n)? {
+    let (bytes, root) = match history::value_at(r, Kind::Account, hashed.as_slice(), n)? {
         At::Current => {
             let Some(bytes) = r.get(HASHED_ACCOUNTS, hashed.as_slice())? else { return Ok(None) };
-            let a = decode_account(&bytes).map_err(|d| corrupt(HASHED_ACCOUNTS, hashed, d))?;
             let root = r.get_as(&STORAGE_ROOTS, &hashed.0)?.map_or(EMPTY_TRIE_ROOT, B256::from);
-            Ok(Some(AccountInfo::new(a, root)))
+            (bytes, root)
         }
-        At::Before(v) => match v.split_first() {
-            Some((0, [])) => Ok(None),
-            Some((1, rest)) if rest.len() == 104 => {
-                let a = decode_account(&rest[..72]).map_err(|d| corrupt(table, hashed, d))?;
-                Ok(Some(AccountInfo::new(a, B256::from_slice(&rest[72..]))))
-            }
-            _ => Err(corrupt(table, hashed, format!("account change of {} bytes", v.len()))),
+        At::Before(v) => match history::account_change(&v) {
+            Ok(Some((bytes, root))) => (bytes.to_vec(), root),
+            Ok(None) => return Ok(None),
+            Err(d) => return Err(corrupt(ACCOUNT_CHANGES, hashed, d)),
         },
-    }
+    };
+    let a = decode_account(&bytes).map_err(|d| corrupt(HASHED_ACCOUNTS, hashed, d))?;
+    Ok(Some(AccountInfo::new(a, root)))
 }
 
 impl ChainStore {

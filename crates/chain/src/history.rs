@@ -17,6 +17,7 @@
 //! path with a zero byte: a path's shards stay together and index keys sort in path order, which
 //! the historical trie cursors rely on.
 
+use alloy_primitives::B256;
 use chainstore_engine::backend::{KeyRange, prefix_successor};
 use chainstore_engine::db::WriteTxn;
 use std::ops::Bound;
@@ -133,11 +134,7 @@ impl Kind {
     /// The current-table value a changeset value stands for (`None`: the key was absent).
     pub(crate) fn before_value(self, v: &[u8]) -> std::result::Result<Option<Vec<u8>>, String> {
         match self {
-            Kind::Account => match v.split_first() {
-                Some((0, [])) => Ok(None),
-                Some((1, rest)) if rest.len() == 72 + 32 => Ok(Some(rest[..72].to_vec())),
-                _ => Err(format!("account change of {} bytes", v.len())),
-            },
+            Kind::Account => Ok(account_change(v)?.map(|(account, _)| account.to_vec())),
             Kind::Storage if v.len() == 32 => Ok(v.iter().any(|&b| b != 0).then(|| v.to_vec())),
             Kind::Storage => Err(format!("storage change of {} bytes", v.len())),
             Kind::AccountNode | Kind::StorageNode => match v.split_first() {
@@ -146,6 +143,18 @@ impl Kind {
                 _ => Err(format!("node change of {} bytes", v.len())),
             },
         }
+    }
+}
+
+/// The flat-state account bytes and the storage root of an account changeset value (`None`: the
+/// account was absent).
+pub(crate) fn account_change(v: &[u8]) -> std::result::Result<Option<(&[u8], B256)>, String> {
+    match v.split_first() {
+        Some((0, [])) => Ok(None),
+        Some((1, rest)) if rest.len() == 72 + 32 => {
+            Ok(Some((&rest[..72], B256::from_slice(&rest[72..]))))
+        }
+        _ => Err(format!("account change of {} bytes", v.len())),
     }
 }
 

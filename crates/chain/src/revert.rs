@@ -7,6 +7,7 @@
 //! answers for tests.
 
 use std::collections::BTreeMap;
+use std::ops::Bound;
 use std::sync::Arc;
 
 use alloy_primitives::{Address, B256, keccak256};
@@ -19,62 +20,57 @@ use chainstore_trie::{
 use crate::at::check_retained;
 use crate::cursors::{Accounts, Pair, PrefixCursor, RawCursor, Slots, View};
 use crate::error::{Result, corrupt};
-use crate::history::Kind;
+use crate::history::{Kind, account_change};
 use crate::query::AccountInfo;
 use crate::schema::*;
 use crate::{ChainError, ChainStore};
 
-/// Key → value as of block `n` (`None`: absent), for the keys changed above `n`.
-type Overlay = BTreeMap<Vec<u8>, Option<Vec<u8>>>;
+/// Key → changeset value of the oldest change above block `n`, for the keys changed above `n`.
+type Overlay = BTreeMap<Vec<u8>, Vec<u8>>;
+/// The same keys with their flat-state values as of `n` (`None`: absent).
+type StateOverlay = Arc<BTreeMap<Vec<u8>, Option<Vec<u8>>>>;
 
-/// The state as of block `n`: current state with the changes above `n` reverted.
-struct Reverted {
-    /// Accounts by hashed address, with the storage root as of `n`.
-    accounts: Overlay,
-    /// Slots by hashed address ‖ hashed slot.
-    storage: Overlay,
-}
-
-fn revert(r: &ReadTxn, n: u64) -> Result<Reverted> {
-    let mut out = Reverted { accounts: Overlay::new(), storage: Overlay::new() };
+/// The changes above block `n`: accounts by hashed address, slots by hashed address ‖ slot.
+fn revert(r: &ReadTxn, n: u64) -> Result<(Overlay, Overlay)> {
     let start = n.checked_add(1).ok_or(ChainError::AboveHead { number: n, head: n })?;
-    for (kind, overlay) in [(Kind::Account, &mut out.accounts), (Kind::Storage, &mut out.storage)] {
+    let read = |kind: Kind| -> Result<Overlay> {
         let range = KeyRange {
-            start: std::ops::Bound::Included(start.to_be_bytes().to_vec()),
-            end: std::ops::Bound::Unbounded,
+            start: Bound::Included(start.to_be_bytes().to_vec()),
+            end: Bound::Unbounded,
         };
         // Newest block first, so the oldest change above `n` (the value at `n`) wins.
+        let mut overlay = Overlay::new();
         for pair in r.range(kind.changes(), range, true)? {
             let (k, v) = pair?;
-            let key = k[8..].to_vec();
-            let value = match kind {
-                // Keep the storage root with the account.
-                Kind::Account if v.len() == 105 => Some(v[1..].to_vec()),
-                Kind::Account if v == [0] => None,
-                _ => kind.before_value(&v).map_err(|d| corrupt(kind.changes(), n, d))?,
-            };
-            overlay.insert(key, value);
+            overlay.insert(k[8..].to_vec(), v);
         }
-    }
-    Ok(out)
+        Ok(overlay)
+    };
+    Ok((read(Kind::Account)?, read(Kind::Storage)?))
+}
+
+/// An overlay of changeset values as flat-state values (`None`: absent at `n`).
+fn as_state(kind: Kind, overlay: Overlay, n: u64) -> Result<StateOverlay> {
+    let state = overlay
+        .into_iter()
+        .map(|(k, v)| Ok((k, kind.before_value(&v).map_err(|d| corrupt(kind.changes(), n, d))?)))
+        .collect::<Result<_>>()?;
+    Ok(Arc::new(state))
 }
 
 /// [`ChainStore::account_at`], by reverting the changesets above `n`.
 pub fn account_at(store: &ChainStore, address: Address, n: u64) -> Result<Option<AccountInfo>> {
     let r = store.db.begin_read();
     check_retained(&r, n)?;
-    let reverted = revert(&r, n)?;
+    let (accounts, _) = revert(&r, n)?;
     let hashed = keccak256(address);
-    match reverted.accounts.get(hashed.as_slice()) {
-        Some(None) => Ok(None),
-        Some(Some(v)) => {
-            let a = decode_account(&v[..72]).map_err(|d| corrupt(ACCOUNT_CHANGES, hashed, d))?;
-            Ok(Some(AccountInfo::new(a, B256::from_slice(&v[72..]))))
+    let Some(v) = accounts.get(hashed.as_slice()) else { return store.account(address) };
+    match account_change(v).map_err(|d| corrupt(ACCOUNT_CHANGES, hashed, d))? {
+        Some((bytes, root)) => {
+            let a = decode_account(bytes).map_err(|d| corrupt(ACCOUNT_CHANGES, hashed, d))?;
+            Ok(Some(AccountInfo::new(a, root)))
         }
-        None => {
-            drop(reverted);
-            store.account(address)
-        }
+        None => Ok(None),
     }
 }
 
@@ -88,36 +84,24 @@ pub fn proof_at(
 ) -> Result<AccountProof> {
     let r = store.db.begin_read();
     check_retained(&r, n)?;
-    let reverted = revert(&r, n)?;
+    let (accounts, storage) = revert(&r, n)?;
     let mut changes = ChangeSet::new();
-    for (k, before) in &reverted.accounts {
+    for (k, before) in &accounts {
         let hashed = B256::from_slice(k);
         changes.touch_hashed_account(hashed);
-        if before.is_some() != r.get(HASHED_ACCOUNTS, k)?.is_some() {
+        let existed = before.as_slice() != [0];
+        if existed != r.get(HASHED_ACCOUNTS, k)?.is_some() {
             // Created or deleted since `n`: its storage trie is rebuilt from the slots alone.
             changes.wipe_hashed_storage(hashed);
         }
     }
-    for k in reverted.storage.keys() {
+    for k in storage.keys() {
         changes.touch_hashed_slot(B256::from_slice(&k[..32]), B256::from_slice(&k[32..]));
     }
-    let accounts: Overlay = reverted
-        .accounts
-        .into_iter()
-        .map(|(k, v)| {
-            (
-                k,
-                v.map(|mut v| {
-                    v.truncate(72);
-                    v
-                }),
-            )
-        })
-        .collect();
     let state = OverlayState {
         reader: &r,
-        accounts: Arc::new(accounts),
-        storage: Arc::new(reverted.storage),
+        accounts: as_state(Kind::Account, accounts, n)?,
+        storage: as_state(Kind::Storage, storage, n)?,
     };
     let (root, proof) = account_proof_with_changes(&View(&r), &state, &changes, address, slots)?;
     let header = r.get_as(&HEADERS, &n)?.ok_or_else(|| corrupt("headers", n, "missing"))?;
@@ -134,15 +118,15 @@ pub fn proof_at(
 /// The flat state through an overlay.
 struct OverlayState<'r> {
     reader: &'r ReadTxn,
-    accounts: Arc<Overlay>,
-    storage: Arc<Overlay>,
+    accounts: StateOverlay,
+    storage: StateOverlay,
 }
 
 /// A raw cursor over the current entries of a table under a prefix, with the overlay's entries
 /// (keys without the prefix) replacing them.
 struct OverlayCursor<'a> {
     current: PrefixCursor<'a, ReadTxn>,
-    overlay: Arc<Overlay>,
+    overlay: StateOverlay,
     /// The overlay's keys are `prefix ‖ suffix`.
     prefix: Vec<u8>,
     last: Option<Vec<u8>>,

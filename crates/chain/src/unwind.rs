@@ -28,14 +28,7 @@ impl ChainStore {
         if target == head {
             return Ok(());
         }
-        let oldest = crate::prune::oldest_state(&txn)?;
-        if target < oldest {
-            return Err(ChainError::Pruned {
-                what: "state history",
-                requested: target,
-                oldest_available: oldest,
-            });
-        }
+        crate::at::check_history_window(&txn, target)?;
         let expected = txn
             .get_as(&HEADERS, &target)?
             .ok_or_else(|| ChainError::Corrupt {
