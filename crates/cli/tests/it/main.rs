@@ -94,9 +94,13 @@ fn demo_runs_and_verifies() {
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
-    for expected in
-        ["blocks/s", "commit latency", "verified against stateRoot", "verify            consistent"]
-    {
+    for expected in [
+        "blocks/s",
+        "commit latency",
+        "verified against stateRoot",
+        "verified against that block's stateRoot",
+        "verify            consistent",
+    ] {
         assert!(stdout.contains(expected), "missing {expected:?} in:\n{stdout}");
     }
     // A second run starts over in the directory the first one made.
