@@ -86,7 +86,8 @@ fn bench_ingest_quick_json() {
     assert_eq!(systems(&v), ["chainstore", "redb sync (no WAL)"]);
     let case = "10 blocks, 2000 accounts";
     let blocks = metric(&v, "chainstore", case, "blocks/s");
-    assert_eq!(metric(&v, "chainstore", case, "updates/s"), blocks * 3000.0);
+    let updates = metric(&v, "chainstore", case, "updates/s");
+    assert!((updates - blocks * 3000.0).abs() <= 1e-9 * updates, "{updates} vs {blocks} blocks/s");
     assert!(metric(&v, "chainstore", case, "lag at end") <= 10.0);
     assert!(metric(&v, "chainstore", case, "memtable max") > 0.0);
     assert_eq!(v["goals"].as_array().unwrap().len(), 3);
