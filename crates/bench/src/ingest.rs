@@ -8,16 +8,22 @@
 //! redb copy commits the same write sets, one durable write transaction per block. The memtable is
 //! sampled after every block; the indexer lag (commits not yet in the backend) is read at the end,
 //! then the time to drain it. `cores busy` is CPU time over wall time of the committing thread
-//! and of the whole process (committer plus indexer).
+//! and of the whole process (committer plus indexer). With the `rocksdb` feature the same run is
+//! repeated on the RocksDB backend, against the same write sets committed synchronously (one
+//! synced `WriteBatch` per block) into raw RocksDB loaded with the same grown state.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use chainstore_chain::ChainError;
+use std::sync::Arc;
+
+use chainstore_chain::{ChainError, ChainStore};
+use chainstore_engine::db::{BackendChoice, Options};
 use cpu_time::ThreadTime;
 
+use crate::BenchError;
 use crate::commit_latency::{
-    CaptureFs, RawRedb, Result, UPDATES_PER_BLOCK, Workload, open_store, ratio,
+    CaptureFs, RawRedb, Result, UPDATES_PER_BLOCK, Workload, WriteOp, ratio,
 };
 use crate::report::{Goal, Report, Row};
 use crate::system;
@@ -47,68 +53,176 @@ const CS: &str = "chainstore";
 const REDB: &str = "redb sync (no WAL)";
 const MIB: f64 = (1 << 20) as f64;
 
-/// Runs the scenario in `dir` (an existing directory).
+/// Runs the scenario in `dir` (an existing directory): chainstore on redb against synchronous
+/// redb, then (with the `rocksdb` feature) chainstore on RocksDB against synchronous RocksDB.
 pub fn run(config: &IngestConfig, dir: &Path, progress: &mut dyn FnMut(&str)) -> Result<Report> {
     let hardware = system::hardware(dir, 30, "warm")?;
-    let capture = CaptureFs::default();
-    let store = open_store(&dir.join("store"), &capture)?;
-    let mut work = Workload::new(2);
-    progress(&format!("ingest: growing the state to {} accounts", config.accounts));
-    work.grow_to(&store, &capture, config.accounts)?;
-    let raw = RawRedb::copy_of(&store, &dir.join("raw.redb"))?;
-    progress(&format!("ingest: committing {} blocks", config.blocks));
-    let mut write_sets = Vec::with_capacity(config.blocks);
-    let mut memtable_max = 0u64;
-    let (started, committer_cpu) = (Instant::now(), ThreadTime::now());
-    let process_cpu = system::process_cpu_time();
-    for _ in 0..config.blocks {
-        let block = work.next_block();
-        store.commit_block(&block)?;
-        write_sets.push(capture.take_one(block.number)?.ops);
-        memtable_max = memtable_max.max(store.database().stats().memtable_bytes);
-    }
-    let (elapsed, committer_cpu) = (started.elapsed(), committer_cpu.elapsed());
-    let process_cpu = system::process_cpu_time().zip(process_cpu).map(|(a, b)| a.saturating_sub(b));
-    let stats = store.database().stats();
-    let lag = stats.visible_seq - stats.checkpoint;
-    let drain_started = Instant::now();
-    store.database().flush().map_err(ChainError::from)?;
-    let drain = drain_started.elapsed();
-    store.close()?;
-    progress(&format!("ingest: raw redb, {} blocks", config.blocks));
-    let started = Instant::now();
-    for ops in &write_sets {
-        raw.commit(ops)?;
-    }
-    let redb_elapsed = started.elapsed();
     let case = format!("{} blocks, {} accounts", config.blocks, config.accounts);
     let mut rows = Vec::new();
-    let per_s = |d: Duration| config.blocks as f64 / d.as_secs_f64();
+    let side =
+        Side { system: CS, baseline: REDB, backend: BackendChoice::Redb(Default::default()) };
+    let redb =
+        side.measure(config, &dir.join("redb"), &case, &mut rows, progress, &|store, path| {
+            Ok(Box::new(RawRedb::copy_of(store, path)?))
+        })?;
+    #[cfg(feature = "rocksdb")]
+    {
+        let side = Side {
+            system: "chainstore on rocksdb",
+            baseline: "rocksdb sync (no WAL)",
+            backend: BackendChoice::Rocksdb(Default::default()),
+        };
+        side.measure(config, &dir.join("rocksdb"), &case, &mut rows, progress, &raw_rocksdb_copy)?;
+    }
     let updates = UPDATES_PER_BLOCK as f64;
-    for (system, d) in [(CS, elapsed), (REDB, redb_elapsed)] {
-        rows.push(Row::new(system, &case, "blocks/s", per_s(d), "1/s"));
-        rows.push(Row::new(system, &case, "updates/s", per_s(d) * updates, "1/s"));
-        rows.push(Row::new(system, &case, "time", d.as_secs_f64(), "s"));
-    }
-    let budget = chainstore_engine::db::Options::default().memtable_bytes as f64;
-    rows.push(Row::new(CS, &case, "memtable max", memtable_max as f64 / MIB, "MiB"));
-    rows.push(Row::new(CS, &case, "memtable cap", budget / MIB, "MiB"));
-    let busy = |cpu: Duration| cpu.as_secs_f64() / elapsed.as_secs_f64();
-    rows.push(Row::new(CS, &case, "committer", busy(committer_cpu), "cores busy"));
-    if let Some(cpu) = process_cpu.filter(|c| !c.is_zero()) {
-        rows.push(Row::new(CS, &case, "process", busy(cpu), "cores busy"));
-    }
-    rows.push(Row::new(CS, &case, "lag at end", lag as f64, "commits"));
-    rows.push(Row::new(CS, &case, "drain", drain.as_secs_f64() * 1e3, "ms"));
-    let cs_rate = per_s(elapsed);
+    let budget = Options::default().memtable_bytes as f64;
     let goals = vec![
         Goal::at_least(
             "blocks/s ÷ redb sync blocks/s".into(),
-            ratio(cs_rate, per_s(redb_elapsed)),
+            ratio(redb.rate, redb.baseline_rate),
             3.0,
         ),
-        Goal::at_least("state updates/s (thousands)".into(), cs_rate * updates / 1e3, 200.0),
-        Goal::at_most("memtable max ÷ memtable budget".into(), memtable_max as f64 / budget, 1.0),
+        Goal::at_least("state updates/s (thousands)".into(), redb.rate * updates / 1e3, 200.0),
+        Goal::at_most("memtable max ÷ memtable budget".into(), redb.memtable_max / budget, 1.0),
     ];
     Ok(Report { scenario: "ingest".into(), hardware, rows, goals })
+}
+
+/// A store that commits each block's write set durably and synchronously, with no commit log.
+trait SyncBaseline {
+    fn commit(&self, ops: &[WriteOp]) -> Result<()>;
+}
+
+impl SyncBaseline for RawRedb {
+    fn commit(&self, ops: &[WriteOp]) -> Result<()> {
+        RawRedb::commit(self, ops)
+    }
+}
+
+/// Makes the baseline of a store whose state has been grown: a copy of its data at `path`.
+type BaselineOf<'a> = dyn Fn(&ChainStore, &Path) -> Result<Box<dyn SyncBaseline>> + 'a;
+
+/// One backend's run: chainstore on it and its synchronous baseline.
+struct Side {
+    system: &'static str,
+    baseline: &'static str,
+    backend: BackendChoice,
+}
+
+/// What the goals need from a side's run.
+struct Measured {
+    rate: f64,
+    baseline_rate: f64,
+    memtable_max: f64,
+}
+
+impl Side {
+    /// Grows the state, commits the measured blocks through chainstore and the same write sets
+    /// into the baseline, and adds the rows.
+    fn measure(
+        &self,
+        config: &IngestConfig,
+        dir: &Path,
+        case: &str,
+        rows: &mut Vec<Row>,
+        progress: &mut dyn FnMut(&str),
+        baseline_of: &BaselineOf<'_>,
+    ) -> Result<Measured> {
+        std::fs::create_dir_all(dir).map_err(BenchError::io(dir))?;
+        let capture = CaptureFs::default();
+        let options = Options {
+            vfs: Arc::new(capture.clone()),
+            backend: self.backend.clone(),
+            ..Options::default()
+        };
+        let store = ChainStore::open(dir.join("store"), options)?;
+        let mut work = Workload::new(2);
+        progress(&format!(
+            "ingest, {}: growing the state to {} accounts",
+            self.system, config.accounts
+        ));
+        work.grow_to(&store, &capture, config.accounts)?;
+        let baseline = baseline_of(&store, &dir.join("baseline"))?;
+        progress(&format!("ingest, {}: committing {} blocks", self.system, config.blocks));
+        let mut write_sets = Vec::with_capacity(config.blocks);
+        let mut memtable_max = 0u64;
+        let (started, committer_cpu) = (Instant::now(), ThreadTime::now());
+        let process_cpu = system::process_cpu_time();
+        for _ in 0..config.blocks {
+            let block = work.next_block();
+            store.commit_block(&block)?;
+            write_sets.push(capture.take_one(block.number)?.ops);
+            memtable_max = memtable_max.max(store.database().stats().memtable_bytes);
+        }
+        let (elapsed, committer_cpu) = (started.elapsed(), committer_cpu.elapsed());
+        let process_cpu =
+            system::process_cpu_time().zip(process_cpu).map(|(a, b)| a.saturating_sub(b));
+        let stats = store.database().stats();
+        let lag = stats.visible_seq - stats.checkpoint;
+        let drain_started = Instant::now();
+        store.database().flush().map_err(ChainError::from)?;
+        let drain = drain_started.elapsed();
+        store.close()?;
+        progress(&format!("ingest, {}: {} blocks", self.baseline, config.blocks));
+        let started = Instant::now();
+        for ops in &write_sets {
+            baseline.commit(ops)?;
+        }
+        let baseline_elapsed = started.elapsed();
+        let per_s = |d: Duration| config.blocks as f64 / d.as_secs_f64();
+        let updates = UPDATES_PER_BLOCK as f64;
+        for (system, d) in [(self.system, elapsed), (self.baseline, baseline_elapsed)] {
+            rows.push(Row::new(system, case, "blocks/s", per_s(d), "1/s"));
+            rows.push(Row::new(system, case, "updates/s", per_s(d) * updates, "1/s"));
+            rows.push(Row::new(system, case, "time", d.as_secs_f64(), "s"));
+        }
+        let cs = self.system;
+        let budget = Options::default().memtable_bytes as f64;
+        rows.push(Row::new(cs, case, "memtable max", memtable_max as f64 / MIB, "MiB"));
+        rows.push(Row::new(cs, case, "memtable cap", budget / MIB, "MiB"));
+        let busy = |cpu: Duration| cpu.as_secs_f64() / elapsed.as_secs_f64();
+        rows.push(Row::new(cs, case, "committer", busy(committer_cpu), "cores busy"));
+        if let Some(cpu) = process_cpu.filter(|c| !c.is_zero()) {
+            rows.push(Row::new(cs, case, "process", busy(cpu), "cores busy"));
+        }
+        rows.push(Row::new(cs, case, "lag at end", lag as f64, "commits"));
+        rows.push(Row::new(cs, case, "drain", drain.as_secs_f64() * 1e3, "ms"));
+        Ok(Measured {
+            rate: per_s(elapsed),
+            baseline_rate: per_s(baseline_elapsed),
+            memtable_max: memtable_max as f64,
+        })
+    }
+}
+
+#[cfg(feature = "rocksdb")]
+impl SyncBaseline for crate::raw_rocksdb::RawRocksdb {
+    fn commit(&self, ops: &[WriteOp]) -> Result<()> {
+        let ops = ops.iter().map(|(t, k, v)| (t.as_str(), k.as_slice(), v.as_deref()));
+        Ok(crate::raw_rocksdb::RawRocksdb::commit(self, ops)?)
+    }
+}
+
+/// A raw RocksDB at `path` holding every row of `store` (loaded unsynced, then flushed).
+#[cfg(feature = "rocksdb")]
+fn raw_rocksdb_copy(store: &ChainStore, path: &Path) -> Result<Box<dyn SyncBaseline>> {
+    const LOAD_BATCH: usize = 10_000;
+    let raw = crate::raw_rocksdb::RawRocksdb::create(path)?;
+    let read = store.database().begin_read();
+    for table in read.tables().map_err(ChainError::from)? {
+        let mut rows = read.prefix(&table, b"").map_err(ChainError::from)?.peekable();
+        while rows.peek().is_some() {
+            let chunk: Vec<(Vec<u8>, Vec<u8>)> = rows
+                .by_ref()
+                .take(LOAD_BATCH)
+                .collect::<std::result::Result<_, _>>()
+                .map_err(ChainError::from)?;
+            raw.write(
+                chunk.iter().map(|(k, v)| (table.as_str(), k.as_slice(), Some(v.as_slice()))),
+                false,
+            )?;
+        }
+    }
+    raw.flush()?;
+    Ok(Box::new(raw))
 }

@@ -1,4 +1,7 @@
-//! `chainstore bench kv`: the generic database against raw redb on the same disk, in one run.
+//! `chainstore bench kv`: the generic database against raw redb on the same disk, in one run;
+//! built with the `rocksdb` feature, also chainstore on RocksDB against raw RocksDB (one column
+//! family, the same options as chainstore's RocksDB backend, every batch synced), in the same
+//! rounds.
 //!
 //! Both stores hold one table of 16-byte big-endian keys and 100-byte values, use a redb cache of
 //! the same size, and make every commit durable before it returns: chainstore's [`Database`] with
@@ -99,6 +102,10 @@ const SCAN_LEN: u64 = 100;
 const GROWTH_KEYS: usize = 10_000;
 const CHAINSTORE: &str = "chainstore";
 const RAW: &str = "raw redb";
+#[cfg(feature = "rocksdb")]
+const CHAINSTORE_ROCKSDB: &str = "chainstore on rocksdb";
+#[cfg(feature = "rocksdb")]
+const RAW_ROCKSDB: &str = "raw rocksdb";
 
 type Key = [u8; 16];
 type Pair = (Key, [u8; VALUE_LEN]);
@@ -132,22 +139,22 @@ fn small_commits(
         ((i * COMMIT_KEYS) as u64..end).map(|j| pair(keys(j))).collect::<Vec<_>>()
     };
     {
-        let stores = open_pair(dir, "seq")?;
+        let stores = open_stores(dir, "seq")?;
         let timings =
             commit_rounds(&stores, commits, sizes.fill_round, &|i| chunk(&|j| u128::from(j), i))?;
-        fill_rows(&format!("fill sequential {label}"), n, &timings, rows);
+        fill_rows(&format!("fill sequential {label}"), n, &stores, &timings, rows);
     }
-    let stores = open_pair(dir, "random")?;
+    let stores = open_stores(dir, "random")?;
     let order = shuffled(n);
     let timings = commit_rounds(&stores, commits, sizes.fill_round, &|i| {
         chunk(&|j| u128::from(order[j as usize]), i)
     })?;
-    fill_rows(&format!("fill random {label}"), n, &timings, rows);
+    fill_rows(&format!("fill random {label}"), n, &stores, &timings, rows);
     let timings = commit_rounds(&stores, sizes.batch_commits, sizes.batch_round, &|i| {
         let mut rng = Rng::new(0xba7c_4000 ^ i as u64);
         (0..COMMIT_KEYS).map(|_| pair(u128::from(rng.below(n)))).collect()
     })?;
-    batch_rows(&format!("batch 1000 into {label}"), &timings, rows, goals);
+    batch_rows(&format!("batch 1000 into {label}"), &stores, &timings, rows, goals);
     for store in &stores {
         store.settle()?;
     }
@@ -190,24 +197,38 @@ fn commit_rounds(
     Ok(timings)
 }
 
-fn fill_rows(case: &str, n: u64, timings: &[Timing], rows: &mut Vec<Row>) {
-    for (system, t) in [CHAINSTORE, RAW].into_iter().zip(timings) {
+fn fill_rows(
+    case: &str,
+    n: u64,
+    stores: &[Box<dyn Store>],
+    timings: &[Timing],
+    rows: &mut Vec<Row>,
+) {
+    for (store, t) in stores.iter().zip(timings) {
+        let system = store.system();
         let busy: Duration = t.commits.iter().sum();
         rows.push(Row::new(system, case, "keys/s", n as f64 / busy.as_secs_f64(), "keys/s"));
-        if system == CHAINSTORE {
+        if store.indexes() {
             let indexed = n as f64 / (busy + t.settle).as_secs_f64();
             rows.push(Row::new(system, case, "indexed/s", indexed, "keys/s"));
         }
     }
 }
 
-fn batch_rows(case: &str, timings: &[Timing], rows: &mut Vec<Row>, goals: &mut Vec<Goal>) {
+fn batch_rows(
+    case: &str,
+    stores: &[Box<dyn Store>],
+    timings: &[Timing],
+    rows: &mut Vec<Row>,
+    goals: &mut Vec<Goal>,
+) {
     let mut rates = Vec::new();
-    for (system, t) in [CHAINSTORE, RAW].into_iter().zip(timings) {
+    for (store, t) in stores.iter().zip(timings) {
+        let system = store.system();
         let busy: Duration = t.commits.iter().sum();
         let rate = t.keys as f64 / busy.as_secs_f64();
         rows.push(Row::new(system, case, "keys/s", rate, "keys/s"));
-        if system == CHAINSTORE {
+        if store.indexes() {
             let indexed = t.keys as f64 / (busy + t.settle).as_secs_f64();
             rows.push(Row::new(system, case, "indexed/s", indexed, "keys/s"));
         }
@@ -220,6 +241,12 @@ fn batch_rows(case: &str, timings: &[Timing], rows: &mut Vec<Row>, goals: &mut V
         "batch 1000: chainstore keys/s >= 3 x raw redb".into(),
         ratio(rates[0], rates[1]),
         3.0,
+    ));
+    #[cfg(feature = "rocksdb")]
+    goals.push(Goal::at_least(
+        "batch 1000: chainstore keys/s >= raw RocksDB".into(),
+        ratio(rates[0], rates[3]),
+        1.0,
     ));
 }
 
@@ -249,11 +276,14 @@ fn point_reads(
     }
     let case = format!("read random, {label} keys");
     let rates: Vec<f64> = times.iter().map(|t| reads as f64 / t.as_secs_f64()).collect();
-    for (system, rate) in [CHAINSTORE, RAW].into_iter().zip(&rates) {
-        rows.push(Row::new(system, &case, "reads/s", *rate, "reads/s"));
+    for (store, rate) in stores.iter().zip(&rates) {
+        rows.push(Row::new(store.system(), &case, "reads/s", *rate, "reads/s"));
+    }
+    // Each chainstore against the raw store of its backend, which follows it.
+    for (pair, rate) in stores.chunks(2).zip(rates.chunks(2)) {
+        rows.push(Row::new(pair[0].system(), &case, "vs raw", ratio(rate[1], rate[0]), "x time"));
     }
     let overhead = ratio(rates[1], rates[0]);
-    rows.push(Row::new(CHAINSTORE, &case, "vs raw", overhead, "x time"));
     goals.push(Goal::at_most(
         "read random: chainstore time <= 1.3 x raw redb".into(),
         overhead,
@@ -281,8 +311,9 @@ fn scans(
         }
     }
     let case = format!("scan 100, {label} keys");
-    for (system, t) in [CHAINSTORE, RAW].into_iter().zip(&times) {
-        rows.push(Row::new(system, &case, "scans/s", count as f64 / t.as_secs_f64(), "scans/s"));
+    for (store, t) in stores.iter().zip(&times) {
+        let rate = count as f64 / t.as_secs_f64();
+        rows.push(Row::new(store.system(), &case, "scans/s", rate, "scans/s"));
     }
     Ok(())
 }
@@ -302,7 +333,7 @@ fn commit_growth(
     rows: &mut Vec<Row>,
     goals: &mut Vec<Goal>,
 ) -> Result<(), BenchError> {
-    let stores = open_pair(dir, "growth")?;
+    let stores = open_stores(dir, "growth")?;
     let mut done = 0;
     let mut p99s = vec![Vec::new(); stores.len()];
     for (t, &target) in targets.iter().enumerate() {
@@ -326,9 +357,9 @@ fn commit_growth(
             }
             let started = Instant::now();
             store.settle()?;
-            if t + 1 == targets.len() && store.system() == CHAINSTORE {
+            if t + 1 == targets.len() && store.indexes() {
                 rows.push(Row::new(
-                    CHAINSTORE,
+                    store.system(),
                     &case,
                     "catch-up",
                     started.elapsed().as_secs_f64(),
@@ -345,8 +376,8 @@ fn commit_growth(
     let growth: Vec<f64> = p99s.iter().map(|p| ratio(p[p.len() - 1], p[0])).collect();
     let (big, small) = (count_label(targets[targets.len() - 1]), count_label(targets[0]));
     let case = format!("commit p99 {big} / {small}");
-    for (system, g) in [CHAINSTORE, RAW].into_iter().zip(&growth) {
-        rows.push(Row::new(system, &case, "ratio", *g, "x"));
+    for (store, g) in stores.iter().zip(&growth) {
+        rows.push(Row::new(store.system(), &case, "ratio", *g, "x"));
     }
     goals.push(Goal::at_most(
         format!("chainstore commit p99 {big} / {small} <= 1.5 (redb: {:.1})", growth[1]),
@@ -382,9 +413,13 @@ fn timed_window(
     Ok((Percentiles::of(&mut times), cpu))
 }
 
-/// A store under test: chainstore or raw redb, one table of fixed-size keys and values.
+/// A store under test: chainstore or a raw baseline, one table of fixed-size keys and values.
 trait Store {
     fn system(&self) -> &'static str;
+    /// Whether commits are indexed in the background (chainstore), so settling takes time.
+    fn indexes(&self) -> bool {
+        false
+    }
     /// Puts `pairs` in one durable commit.
     fn commit(&self, pairs: &[Pair]) -> Result<(), BenchError>;
     /// Waits for background work to finish (chainstore: the indexer has caught up).
@@ -399,33 +434,48 @@ trait Store {
     fn report_state(&self, _case: &str, _rows: &mut Vec<Row>) {}
 }
 
-/// A chainstore and a raw redb store in fresh files under `dir`, in that order.
-fn open_pair(dir: &Path, name: &str) -> Result<Vec<Box<dyn Store>>, BenchError> {
-    let chainstore = Chainstore::open(&dir.join(format!("{name}-chainstore")))?;
+/// In fresh files under `dir`: chainstore on redb and raw redb, then (with the `rocksdb`
+/// feature) chainstore on RocksDB and raw RocksDB. Each chainstore comes before its baseline.
+fn open_stores(dir: &Path, name: &str) -> Result<Vec<Box<dyn Store>>, BenchError> {
+    let redb = BackendChoice::Redb(RedbOptions::default());
+    let chainstore = Chainstore::open(&dir.join(format!("{name}-chainstore")), redb, CHAINSTORE)?;
     let raw = RawRedb::create(&dir.join(format!("{name}-redb.redb")))?;
-    Ok(vec![Box::new(chainstore), Box::new(raw)])
+    #[cfg_attr(not(feature = "rocksdb"), expect(unused_mut, reason = "two more with the feature"))]
+    let mut stores: Vec<Box<dyn Store>> = vec![Box::new(chainstore), Box::new(raw)];
+    #[cfg(feature = "rocksdb")]
+    {
+        let rocksdb = BackendChoice::Rocksdb(Default::default());
+        let path = dir.join(format!("{name}-chainstore-rocksdb"));
+        stores.push(Box::new(Chainstore::open(&path, rocksdb, CHAINSTORE_ROCKSDB)?));
+        let raw = crate::raw_rocksdb::RawRocksdb::create(&dir.join(format!("{name}-rocksdb")))?;
+        stores.push(Box::new(raw));
+    }
+    Ok(stores)
 }
 
-struct Chainstore(Database);
+struct Chainstore {
+    db: Database,
+    system: &'static str,
+}
 
 impl Chainstore {
-    fn open(path: &Path) -> Result<Self, BenchError> {
-        let opts = Options {
-            backend: BackendChoice::Redb(RedbOptions::default()),
-            durability: Durability::Immediate,
-            ..Options::default()
-        };
-        Ok(Self(Database::open(path, opts)?))
+    fn open(path: &Path, backend: BackendChoice, system: &'static str) -> Result<Self, BenchError> {
+        let opts = Options { backend, durability: Durability::Immediate, ..Options::default() };
+        Ok(Self { db: Database::open(path, opts)?, system })
     }
 }
 
 impl Store for Chainstore {
     fn system(&self) -> &'static str {
-        CHAINSTORE
+        self.system
+    }
+
+    fn indexes(&self) -> bool {
+        true
     }
 
     fn commit(&self, pairs: &[Pair]) -> Result<(), BenchError> {
-        let mut txn = self.0.begin_write();
+        let mut txn = self.db.begin_write();
         for (k, v) in pairs {
             txn.put(TABLE, k, v)?;
         }
@@ -434,20 +484,20 @@ impl Store for Chainstore {
     }
 
     fn settle(&self) -> Result<(), BenchError> {
-        Ok(self.0.flush()?)
+        Ok(self.db.flush()?)
     }
 
     fn get_all(&self, keys: &[Key]) -> Result<(), BenchError> {
-        let txn = self.0.begin_read();
+        let txn = self.db.begin_read();
         for k in keys {
             let len = txn.get(TABLE, k)?.map(|v| v.len());
-            expect_value(CHAINSTORE, k, len)?;
+            expect_value(self.system, k, len)?;
         }
         Ok(())
     }
 
     fn scan_all(&self, starts: &[u64]) -> Result<(), BenchError> {
-        let txn = self.0.begin_read();
+        let txn = self.db.begin_read();
         for &s in starts {
             let (lo, hi) = (key(u128::from(s)), key(u128::from(s + SCAN_LEN)));
             let range =
@@ -457,29 +507,25 @@ impl Store for Chainstore {
                 std::hint::black_box(pair?);
                 found += 1;
             }
-            expect_scan(CHAINSTORE, s, found)?;
+            expect_scan(self.system, s, found)?;
         }
         Ok(())
     }
 
     fn report_disk(&self, case: &str, rows: &mut Vec<Row>) -> Result<(), BenchError> {
-        let total = dir_bytes(self.0.path())?;
-        rows.push(Row::new(CHAINSTORE, case, "disk", mib(total), "MiB"));
-        rows.push(Row::new(
-            CHAINSTORE,
-            case,
-            "redb file",
-            mib(self.0.stats().backend_bytes),
-            "MiB",
-        ));
+        let total = dir_bytes(self.db.path())?;
+        rows.push(Row::new(self.system, case, "disk", mib(total), "MiB"));
+        let stats = self.db.stats();
+        let metric = format!("{} files", stats.backend);
+        rows.push(Row::new(self.system, case, &metric, mib(stats.backend_bytes), "MiB"));
         Ok(())
     }
 
     fn report_state(&self, case: &str, rows: &mut Vec<Row>) {
-        let stats = self.0.stats();
-        rows.push(Row::new(CHAINSTORE, case, "memtable", mib(stats.memtable_bytes), "MiB"));
+        let stats = self.db.stats();
+        rows.push(Row::new(self.system, case, "memtable", mib(stats.memtable_bytes), "MiB"));
         let lag = stats.visible_seq.saturating_sub(stats.checkpoint);
-        rows.push(Row::new(CHAINSTORE, case, "indexer lag", lag as f64, "commits"));
+        rows.push(Row::new(self.system, case, "indexer lag", lag as f64, "commits"));
     }
 }
 
@@ -548,6 +594,45 @@ impl Store for RawRedb {
     fn report_disk(&self, case: &str, rows: &mut Vec<Row>) -> Result<(), BenchError> {
         let len = std::fs::metadata(&self.path).map_err(BenchError::io(&self.path))?.len();
         rows.push(Row::new(RAW, case, "disk", mib(len), "MiB"));
+        Ok(())
+    }
+}
+
+#[cfg(feature = "rocksdb")]
+impl Store for crate::raw_rocksdb::RawRocksdb {
+    fn system(&self) -> &'static str {
+        RAW_ROCKSDB
+    }
+
+    fn commit(&self, pairs: &[Pair]) -> Result<(), BenchError> {
+        self.commit(pairs.iter().map(|(k, v)| (TABLE, k.as_slice(), Some(v.as_slice()))))
+    }
+
+    fn settle(&self) -> Result<(), BenchError> {
+        Ok(())
+    }
+
+    fn get_all(&self, keys: &[Key]) -> Result<(), BenchError> {
+        let slices: Vec<&[u8]> = keys.iter().map(|k| k.as_slice()).collect();
+        for (k, len) in keys.iter().zip(self.value_lens(TABLE, &slices)?) {
+            expect_value(RAW_ROCKSDB, k, len)?;
+        }
+        Ok(())
+    }
+
+    fn scan_all(&self, starts: &[u64]) -> Result<(), BenchError> {
+        let ranges: Vec<(Vec<u8>, Vec<u8>)> = starts
+            .iter()
+            .map(|&s| (key(u128::from(s)).to_vec(), key(u128::from(s + SCAN_LEN)).to_vec()))
+            .collect();
+        for (&s, found) in starts.iter().zip(self.scan_counts(TABLE, &ranges)?) {
+            expect_scan(RAW_ROCKSDB, s, found)?;
+        }
+        Ok(())
+    }
+
+    fn report_disk(&self, case: &str, rows: &mut Vec<Row>) -> Result<(), BenchError> {
+        rows.push(Row::new(RAW_ROCKSDB, case, "disk", mib(self.disk_bytes()?), "MiB"));
         Ok(())
     }
 }

@@ -12,6 +12,8 @@ pub mod commit_latency;
 pub mod history;
 pub mod ingest;
 pub mod kv;
+#[cfg(feature = "rocksdb")]
+mod raw_rocksdb;
 pub mod reads;
 pub mod report;
 pub mod state_root;
@@ -44,6 +46,10 @@ pub enum BenchError {
     /// An error from the raw redb baseline.
     #[error("raw redb: {0}")]
     Redb(#[from] redb::Error),
+    /// An error from the raw RocksDB baseline.
+    #[cfg(feature = "rocksdb")]
+    #[error("raw rocksdb: {0}")]
+    Rocksdb(#[from] rocksdb::Error),
     /// A store returned wrong data (a bug in the store or in the benchmark).
     #[error("wrong result: {0}")]
     Check(String),

@@ -20,15 +20,16 @@ enum Scenario {
     /// The commit log: append latency vs raw write+fdatasync, group commit scaling, recovery scan
     /// vs sequential read.
     Wal(CommonArgs),
-    /// The generic database vs raw redb: fills, batch writes, point reads, scans, and commit
-    /// latency as the database grows.
+    /// The generic database vs raw redb (and, built with `rocksdb`, on RocksDB vs raw RocksDB):
+    /// fills, batch writes, point reads, scans, and commit latency as the database grows.
     Kv(KvArgs),
     /// The trie: incremental state root vs a full rebuild vs eth_trie (in memory).
     StateRoot(StateRootArgs),
     /// commit_block p50/p99 as the state grows, split into root and durable append, vs the same
     /// writes in synchronous redb vs raw write+fdatasync of the same bytes.
     CommitLatency(CommitLatencyArgs),
-    /// Sustained blocks/s and state updates/s with the indexer keeping up, vs synchronous redb.
+    /// Sustained blocks/s and state updates/s with the indexer keeping up, vs synchronous redb
+    /// (and, built with `rocksdb`, on RocksDB vs synchronous RocksDB).
     Ingest(ChainArgs),
     /// Account and storage point reads (hot and cold) vs raw redb gets; proofs/s.
     Reads(ChainArgs),

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context as _, bail};
 use chainstore_chain::ChainStore;
-use chainstore_engine::db::Options;
+use chainstore_engine::db::{BackendChoice, Options};
 
 /// Options that come before the subcommand.
 #[derive(Debug, clap::Args)]
@@ -30,15 +30,23 @@ impl Global {
 
     /// Opens the store in `dir` with the selected backend.
     pub(crate) fn open_at(&self, dir: &std::path::Path) -> anyhow::Result<ChainStore> {
+        let opts = Options { backend: self.backend_choice()?, ..Options::default() };
+        ChainStore::open(dir, opts)
+            .with_context(|| format!("cannot open the store in {}", dir.display()))
+    }
+
+    /// The engine's backend for `--backend`.
+    fn backend_choice(&self) -> anyhow::Result<BackendChoice> {
         match self.backend.as_str() {
-            "redb" => {}
+            "redb" => Ok(BackendChoice::Redb(Default::default())),
+            #[cfg(feature = "rocksdb")]
+            "rocksdb" => Ok(BackendChoice::Rocksdb(Default::default())),
+            #[cfg(not(feature = "rocksdb"))]
             "rocksdb" => bail!(
                 "this chainstore was built without the rocksdb backend (cargo feature `rocksdb`)"
             ),
             other => bail!("unknown backend {other:?}: use redb or rocksdb"),
         }
-        ChainStore::open(dir, Options::default())
-            .with_context(|| format!("cannot open the store in {}", dir.display()))
     }
 
     /// Opens an existing store, refusing to create one (for queries).

@@ -56,8 +56,9 @@ pub(crate) fn run(global: &Global, args: Args) -> anyhow::Result<()> {
         args.blocks, args.txs, args.accounts, config.tokens
     );
     println!(
-        "data directory: {}  (backend redb, every commit durable: fdatasync before it returns)\n",
-        dir.display()
+        "data directory: {}  (backend {}, every commit durable: fdatasync before it returns)\n",
+        dir.display(),
+        global.backend
     );
     let run = commit_chain(&store, config, args.blocks)?;
     summary(&store, &dir, &run)?;

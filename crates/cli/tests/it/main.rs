@@ -1,5 +1,6 @@
 //! Integration tests of the `chainstore` binary.
 
+mod backends;
 mod bench_chain;
 mod crash;
 mod genesis;
@@ -200,7 +201,11 @@ fn bench_kv_quick_json() {
                 && r["value"].as_f64().unwrap() > 0.0
         })
     };
-    for system in ["chainstore", "raw redb"] {
+    let mut systems = vec!["chainstore", "raw redb"];
+    if cfg!(feature = "rocksdb") {
+        systems.extend(["chainstore on rocksdb", "raw rocksdb"]);
+    }
+    for system in systems {
         assert!(has(system, "fill sequential", "keys/s"), "{system}: no fill sequential");
         assert!(has(system, "fill random", "keys/s"), "{system}: no fill random");
         assert!(has(system, "batch 1000", "commit p99"), "{system}: no batch 1000");
@@ -215,7 +220,8 @@ fn bench_kv_quick_json() {
         assert!(rows.iter().any(|r| r["system"] == "chainstore" && r["metric"] == metric));
     }
     let goals = v["goals"].as_array().unwrap();
-    assert_eq!(goals.len(), 3, "{goals:?}");
+    // With RocksDB: also batch writes against raw RocksDB.
+    assert_eq!(goals.len(), if cfg!(feature = "rocksdb") { 4 } else { 3 }, "{goals:?}");
     for goal in goals {
         assert!(!goal["goal"].as_str().unwrap().is_empty());
         assert!(goal["measured"].as_f64().unwrap() > 0.0, "{goal}");

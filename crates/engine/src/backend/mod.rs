@@ -7,6 +7,8 @@
 
 mod memory;
 mod redb;
+#[cfg(feature = "rocksdb")]
+mod rocksdb;
 
 use std::fmt;
 use std::ops::Bound;
@@ -14,6 +16,8 @@ use std::sync::Arc;
 
 pub use self::memory::MemoryBackend;
 pub use self::redb::{RedbBackend, RedbOptions};
+#[cfg(feature = "rocksdb")]
+pub use self::rocksdb::{Compression, RocksdbBackend, RocksdbOptions};
 
 /// An error from a backend.
 #[derive(Debug, thiserror::Error)]
@@ -113,7 +117,7 @@ pub trait Backend: Send + Sync + fmt::Debug + 'static {
     fn disk_bytes(&self) -> u64;
     /// Reclaims free space if the backend can; returns whether anything changed.
     fn compact(&self) -> Result<bool, BackendError>;
-    /// A short name for messages and metrics (`redb`, `memory`).
+    /// A short name for messages and metrics (`redb`, `rocksdb`, `memory`).
     fn name(&self) -> &'static str;
 }
 

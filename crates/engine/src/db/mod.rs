@@ -42,6 +42,9 @@ use crate::wal::{Durability, Wal, WalOptions};
 pub enum BackendChoice {
     /// redb, in `<dir>/data.redb` (the default).
     Redb(RedbOptions),
+    /// RocksDB, in `<dir>/rocksdb/` (cargo feature `rocksdb`).
+    #[cfg(feature = "rocksdb")]
+    Rocksdb(crate::backend::RocksdbOptions),
     /// An in-memory backend (tests); clones share data, so a test can reopen on it.
     Memory(MemoryBackend),
 }
@@ -50,6 +53,8 @@ impl BackendChoice {
     fn name(&self) -> &'static str {
         match self {
             Self::Redb(_) => "redb",
+            #[cfg(feature = "rocksdb")]
+            Self::Rocksdb(_) => "rocksdb",
             Self::Memory(_) => "memory",
         }
     }
@@ -188,6 +193,10 @@ impl Database {
         let backend: Arc<dyn Backend> = match &opts.backend {
             BackendChoice::Redb(o) => {
                 Arc::new(RedbBackend::open(&*vfs, &path.join("data.redb"), *o)?)
+            }
+            #[cfg(feature = "rocksdb")]
+            BackendChoice::Rocksdb(o) => {
+                Arc::new(crate::backend::RocksdbBackend::open(&path.join("rocksdb"), *o)?)
             }
             BackendChoice::Memory(m) => Arc::new(m.clone()),
         };
@@ -368,9 +377,16 @@ fn check_format(vfs: &dyn Vfs, dir: &Path, backend: &str) -> Result<()> {
                     )));
                 }
             }
+            if found == "rocksdb" && !cfg!(feature = "rocksdb") {
+                return Err(incompatible(
+                    "this store uses the rocksdb backend, and this chainstore was built without \
+                     it; rebuild with the cargo feature `rocksdb`"
+                        .into(),
+                ));
+            }
             if found != backend {
                 return Err(incompatible(format!(
-                    "this store uses the {found} backend; open it with --backend {found}"
+                    "this store uses the {found} backend, not {backend}; open it with --backend {found}"
                 )));
             }
             Ok(())

@@ -73,19 +73,32 @@ fn memory_backend_conforms() {
     backend_suite(&MemoryBackend::new());
 }
 
-#[test]
-fn redb_backend_conforms() {
-    let dir = tempfile::tempdir().unwrap();
-    let backend =
-        RedbBackend::open(&RealFs, &dir.path().join("data.redb"), RedbOptions::default()).unwrap();
+/// The suite, then a reopen: the checkpoint and the data are durable.
+fn durable_backend_suite<B: Backend>(open: impl Fn() -> B) {
+    let backend = open();
     backend_suite(&backend);
     drop(backend);
-    // The checkpoint and the data are durable.
-    let backend =
-        RedbBackend::open(&RealFs, &dir.path().join("data.redb"), RedbOptions::default()).unwrap();
+    let backend = open();
     let s = backend.snapshot().unwrap();
     assert_eq!(s.checkpoint(), 10);
     assert_eq!(s.get("t", b"d").unwrap(), Some(b"4".to_vec()));
+    assert_eq!(s.tables().unwrap(), vec!["bin".to_string(), "t".to_string(), "u".to_string()]);
+}
+
+#[test]
+fn redb_backend_conforms() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("data.redb");
+    durable_backend_suite(|| RedbBackend::open(&RealFs, &path, RedbOptions::default()).unwrap());
+}
+
+#[cfg(feature = "rocksdb")]
+#[test]
+fn rocksdb_backend_conforms() {
+    use chainstore_engine::backend::{RocksdbBackend, RocksdbOptions};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("rocksdb");
+    durable_backend_suite(|| RocksdbBackend::open(&path, RocksdbOptions::default()).unwrap());
 }
 
 fn database_suite(choice: BackendChoice) {
@@ -146,12 +159,20 @@ fn database_on_redb_conforms() {
     database_suite(BackendChoice::Redb(RedbOptions::default()));
 }
 
-/// Long ranges cross the memtable's fetch chunks, with deletions and bounds, in both directions.
+#[cfg(feature = "rocksdb")]
 #[test]
-fn long_ranges_over_memtable_and_backend_agree_with_a_model() {
+fn database_on_rocksdb_conforms() {
+    database_suite(BackendChoice::Rocksdb(Default::default()));
+}
+
+/// Long ranges cross the memtable's fetch chunks, with deletions and bounds, in both directions.
+fn long_ranges_suite(backend: BackendChoice) {
     let dir = tempfile::tempdir().unwrap();
-    let opts =
-        Options { index_interval: std::time::Duration::from_secs(3600), ..Options::default() };
+    let opts = Options {
+        backend,
+        index_interval: std::time::Duration::from_secs(3600),
+        ..Options::default()
+    };
     let db = Database::open(dir.path(), opts).unwrap();
     let mut model = std::collections::BTreeMap::new();
     for round in 0..3u32 {
@@ -192,4 +213,15 @@ fn long_ranges_over_memtable_and_backend_agree_with_a_model() {
     let want_own: Pairs = want_own.range(lo..hi).map(|(k, v)| (k.clone(), v.clone())).collect();
     let got_own: Pairs = t.range("t", range, false).unwrap().map(|p| p.unwrap()).collect();
     assert_eq!(got_own, want_own);
+}
+
+#[test]
+fn long_ranges_over_memtable_and_redb_agree_with_a_model() {
+    long_ranges_suite(BackendChoice::Redb(RedbOptions::default()));
+}
+
+#[cfg(feature = "rocksdb")]
+#[test]
+fn long_ranges_over_memtable_and_rocksdb_agree_with_a_model() {
+    long_ranges_suite(BackendChoice::Rocksdb(Default::default()));
 }
