@@ -100,7 +100,10 @@ fn bench_ingest_quick_json() {
     for store in stores {
         let blocks = metric(&v, store, case, "blocks/s");
         let updates = metric(&v, store, case, "updates/s");
-        assert!((updates - blocks * 3000.0).abs() <= 1e-9 * updates, "{store}: {updates} vs {blocks} blocks/s");
+        assert!(
+            (updates - blocks * 3000.0).abs() <= 1e-9 * updates,
+            "{store}: {updates} vs {blocks} blocks/s"
+        );
         assert!(metric(&v, store, case, "lag at end") <= 10.0);
         assert!(metric(&v, store, case, "memtable max") > 0.0);
     }
