@@ -29,6 +29,14 @@ impl Rng {
     }
 }
 
+/// `CHAINSTORE_CRASH_SEED`, or the clock: the seed of a crash loop's kill moments.
+fn crash_seed() -> u64 {
+    std::env::var("CHAINSTORE_CRASH_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(|| {
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()
+            as u64
+    })
+}
+
 /// What one killed run acknowledged.
 struct Run {
     acks: Vec<Value>,
@@ -77,13 +85,7 @@ fn killed_run(data: &Path, input: String, acks: usize, delay: Duration) -> Run {
 #[test]
 fn sigkill_during_ingest_loses_no_acknowledged_block() {
     let iterations = if std::env::var_os("CI").is_some() { 50 } else { 15 };
-    let seed = std::env::var("CHAINSTORE_CRASH_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| {
-            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()
-                as u64
-        });
+    let seed = crash_seed();
     eprintln!("crash loop seed {seed} (set CHAINSTORE_CRASH_SEED to repeat)");
     let mut rng = Rng(seed);
     let blocks = synth_blocks(iterations * 5, 11);
@@ -166,13 +168,7 @@ fn same_state(a: &Path, b: &Path) {
 #[test]
 fn sigkill_during_prune_leaves_a_consistent_store() {
     let iterations = if std::env::var_os("CI").is_some() { 25 } else { 8 };
-    let seed = std::env::var("CHAINSTORE_CRASH_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| {
-            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()
-                as u64
-        });
+    let seed = crash_seed();
     eprintln!("prune crash loop seed {seed} (set CHAINSTORE_CRASH_SEED to repeat)");
     let mut rng = Rng(seed);
     let blocks = synth_blocks(120, 12);
