@@ -196,9 +196,11 @@ fn cf_name(table: &str) -> String {
 
 impl Backend for RocksdbBackend {
     fn snapshot(&self) -> Result<Arc<dyn BackendSnapshot>, BackendError> {
+        let cell = SnapCell::new(self.db.clone(), |db| db.snapshot());
+        // Listed after the snapshot: every table with data in it is listed (tables created since
+        // are empty in it).
         let tables: Vec<String> =
             self.tables.read().unwrap_or_else(|e| e.into_inner()).iter().cloned().collect();
-        let cell = SnapCell::new(self.db.clone(), |db| db.snapshot());
         let checkpoint = match cell.borrow_dependent().get(CHECKPOINT_KEY) {
             Ok(None) => 0,
             Ok(Some(v)) => u64::from_be_bytes(v.as_slice().try_into().map_err(|_| {
@@ -283,7 +285,8 @@ self_cell::self_cell!(
 struct RocksdbSnapshot {
     cell: Arc<SnapCell>,
     checkpoint: u64,
-    /// The tables with a column family when the snapshot was taken (later ones are empty in it).
+    /// The tables with a column family just after the snapshot was taken: every table with data
+    /// in the snapshot (any created later is empty in it).
     tables: Vec<String>,
     path: PathBuf,
 }
