@@ -25,7 +25,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use alloy_primitives::{B256, Bytes, U256, keccak256};
-use chainstore_chain::synth::{SynthChain, transfer_topic};
+use chainstore_chain::synth::{SplitMix64, SynthChain, transfer_topic};
 use chainstore_chain::{
     AccountChange, BlockCommit, ChainError, ChainStore, Log, Receipt, Transaction,
 };
@@ -274,7 +274,7 @@ pub(crate) fn open_store(dir: &Path, capture: &CaptureFs) -> Result<ChainStore> 
 /// The deterministic chain of the benchmarks: bulk blocks that create accounts (and seed token
 /// storage), then blocks of the documented shape over them.
 pub(crate) struct Workload {
-    rng: u64,
+    rng: SplitMix64,
     /// Externally owned accounts created so far.
     pub(crate) accounts: u64,
     /// Storage slots seeded so far (slot `j` belongs to token `j % TOKENS`).
@@ -286,7 +286,7 @@ pub(crate) struct Workload {
 impl Workload {
     pub(crate) fn new(seed: u64) -> Self {
         Self {
-            rng: seed ^ 0x5851_f42d_4c95_7f2d,
+            rng: SplitMix64(seed ^ 0x5851_f42d_4c95_7f2d),
             accounts: 0,
             slots: 0,
             next: 0,
@@ -295,11 +295,7 @@ impl Workload {
     }
 
     pub(crate) fn random(&mut self) -> u64 {
-        self.rng = self.rng.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.rng;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
+        self.rng.next_u64()
     }
 
     /// A random number below `n` (`n > 0`).

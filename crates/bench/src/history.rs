@@ -16,6 +16,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use alloy_primitives::{Address, B256, Bytes, U256, keccak256};
+use chainstore_chain::synth::SplitMix64;
 use chainstore_chain::{AccountChange, BlockCommit, ChainStore, revert};
 
 use crate::commit_latency::{Result, ratio};
@@ -72,18 +73,14 @@ fn slot(j: u64) -> B256 {
 }
 
 struct Chain {
-    rng: u64,
+    rng: SplitMix64,
     accounts: u64,
     parent: B256,
 }
 
 impl Chain {
     fn random(&mut self) -> u64 {
-        self.rng = self.rng.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.rng;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
+        self.rng.next_u64()
     }
 
     fn block(&mut self, number: u64, state: Vec<(Address, Option<AccountChange>)>) -> BlockCommit {
@@ -152,7 +149,7 @@ fn micros(d: Duration) -> f64 {
 pub fn run(config: &HistoryConfig, dir: &Path, progress: &mut dyn FnMut(&str)) -> Result<Report> {
     let hardware = system::hardware(dir, 30, "warm")?;
     let store = ChainStore::open(dir.join("store"), Default::default())?;
-    let mut chain = Chain { rng: 7, accounts: config.accounts, parent: B256::ZERO };
+    let mut chain = Chain { rng: SplitMix64(7), accounts: config.accounts, parent: B256::ZERO };
     progress(&format!("history: genesis of {} accounts", config.accounts));
     store.commit_block(&chain.genesis())?;
     let started = Instant::now();

@@ -12,6 +12,7 @@
 use alloy_primitives::{B256, U256};
 use alloy_rlp::Encodable;
 use alloy_trie::{EMPTY_ROOT_HASH, HashBuilder, Nibbles};
+use chainstore_chain::synth::SplitMix64;
 use chainstore_trie::{Account, MemoryState, MemoryTrieNodes, TrieError, state_root};
 use cpu_time::ThreadTime;
 use eth_trie::{EthTrie, MemoryDB, Trie};
@@ -237,7 +238,7 @@ struct Workload {
 
 impl Workload {
     fn new(seed: u64, accounts: usize) -> Self {
-        let mut rng = SplitMix(seed);
+        let mut rng = SplitMix(SplitMix64(seed));
         Self { keys: (0..accounts).map(|_| rng.b256()).collect(), rng }
     }
 
@@ -407,16 +408,12 @@ fn median(mut values: Vec<f64>) -> f64 {
     values.get(values.len() / 2).copied().unwrap_or_default()
 }
 
-/// A small deterministic generator (SplitMix64): the same seed gives the same data.
-struct SplitMix(u64);
+/// The benchmark's deterministic data: the same seed gives the same data.
+struct SplitMix(SplitMix64);
 
 impl SplitMix {
     fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
+        self.0.next_u64()
     }
 
     fn b256(&mut self) -> B256 {

@@ -30,11 +30,32 @@ pub fn transfer_topic() -> B256 {
     keccak256("Transfer(address,address,uint256)")
 }
 
+/// SplitMix64: a small, fast, deterministic generator (the same seed gives the same sequence),
+/// for the synthetic chains, tests and benchmarks.
+#[derive(Debug, Clone)]
+pub struct SplitMix64(pub u64);
+
+impl SplitMix64 {
+    /// The next number.
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    /// A number below `n` (`n > 0`).
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next_u64() % n
+    }
+}
+
 /// Generates blocks one after another.
 #[derive(Debug, Clone)]
 pub struct SynthChain {
     config: SynthConfig,
-    rng: u64,
+    rng: SplitMix64,
     next: u64,
     parent: B256,
     nonces: std::collections::HashMap<u64, u64>,
@@ -45,7 +66,7 @@ impl SynthChain {
     pub fn new(config: SynthConfig) -> Self {
         Self {
             config,
-            rng: config.seed ^ 0x9e37_79b9_7f4a_7c15,
+            rng: SplitMix64(config.seed ^ 0x9e37_79b9_7f4a_7c15),
             next: 0,
             parent: B256::ZERO,
             nonces: Default::default(),
@@ -63,11 +84,7 @@ impl SynthChain {
     }
 
     fn random(&mut self) -> u64 {
-        self.rng = self.rng.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.rng;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
+        self.rng.next_u64()
     }
 
     /// A Zipf-like choice in `0..n`: small indexes are much more likely.

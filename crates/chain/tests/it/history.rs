@@ -3,30 +3,13 @@
 
 use alloy_primitives::{Address, B256, Bytes, U256, keccak256};
 use chainstore_chain::revert;
-use chainstore_chain::synth::SynthChain;
+use chainstore_chain::synth::{SplitMix64 as Rng, SynthChain};
 use chainstore_chain::{
     AccountChange, BlockCommit, ChainError, ChainStore, LogFilter, Prunable, Retention,
 };
 use chainstore_trie::{memory::MemoryState, verify_account_proof};
 
 use crate::common::{apply_to_model, dump, open, small_config};
-
-/// splitmix64.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
 
 const ADDRESSES: u8 = 10;
 const SLOTS: u8 = 6;

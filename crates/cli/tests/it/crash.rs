@@ -9,25 +9,12 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
-use chainstore_chain::synth::SynthChain;
+use chainstore_chain::synth::{SplitMix64 as Rng, SynthChain};
 use serde_json::Value;
 
 use crate::support::{
     assert_verifies, chainstore, head, json_lines, line, lines, run_ok, synth_blocks,
 };
-
-/// A small deterministic generator (splitmix64) for the kill moments.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-}
 
 /// `CHAINSTORE_CRASH_SEED`, or the clock: the seed of a crash loop's kill moments.
 fn crash_seed() -> u64 {
@@ -105,8 +92,8 @@ fn sigkill_during_ingest_loses_no_acknowledged_block() {
             break;
         }
         let input = lines(&blocks[next..]);
-        let wait_for = (rng.next() % 4) as usize;
-        let delay = Duration::from_micros(rng.next() % 15_000);
+        let wait_for = (rng.next_u64() % 4) as usize;
+        let delay = Duration::from_micros(rng.next_u64() % 15_000);
         let run = killed_run(data, input, wait_for, delay);
         // Acknowledgements are consecutive blocks from head + 1, with the reference roots.
         for (i, ack) in run.acks.iter().enumerate() {
@@ -182,7 +169,7 @@ fn sigkill_during_prune_leaves_a_consistent_store() {
     let mut keep = head_number;
     for i in 0..iterations {
         // Each run asks for a little more; some runs finish, most are killed part-way.
-        keep = keep.saturating_sub(1 + rng.next() % 8);
+        keep = keep.saturating_sub(1 + rng.next_u64() % 8);
         let keep_text = keep.to_string();
         let mut child = chainstore(data)
             .args(["prune", "--keep", &keep_text, "--receipts", &keep_text, "--tx-index"])
@@ -192,7 +179,7 @@ fn sigkill_during_prune_leaves_a_consistent_store() {
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        std::thread::sleep(Duration::from_micros(5_000 + rng.next() % 60_000));
+        std::thread::sleep(Duration::from_micros(5_000 + rng.next_u64() % 60_000));
         child.kill().unwrap(); // SIGKILL (a no-op if it already finished)
         child.wait().unwrap();
         let store = crate::support::open(data);
