@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use alloy_primitives::{B256, hex, keccak256};
 use chainstore_engine::backend::KeyRange;
 use chainstore_engine::db::ReadTxn;
-use chainstore_trie::{EMPTY_TRIE_ROOT, encode_node, encode_path, rebuild_state_root};
+use chainstore_trie::{EMPTY_TRIE_ROOT, TrieUpdates, encode_node, encode_path, rebuild_state_root};
 
 use crate::at::{AtCursor, AtView, account_at};
 use crate::cursors::{RawCursor, View};
@@ -66,6 +66,8 @@ impl VerifyReport {
 }
 
 type Rows = Vec<(Vec<u8>, Vec<u8>)>;
+/// Key → value rows.
+type RowMap = BTreeMap<Vec<u8>, Vec<u8>>;
 
 impl ChainStore {
     /// Checks everything (see the module docs). `progress(phase)` is called as it goes.
@@ -371,24 +373,11 @@ fn check_state(
         rebuilt.storage_roots.iter().map(|(a, root)| (a.to_vec(), root.to_vec())).collect();
     let rows = read(report, STORAGE_ROOTS.name())?;
     compare(report, STORAGE_ROOTS.name(), rows, &mut roots, "storage root");
-    let mut nodes: BTreeMap<Vec<u8>, Vec<u8>> = rebuilt
-        .updates
-        .account_nodes
-        .iter()
-        .filter_map(|(p, n)| n.as_ref().map(|n| (encode_path(p), encode_node(n))))
-        .collect();
+    let (mut account_nodes, mut storage_nodes) = node_rows(&rebuilt.updates);
     let rows = read(report, ACCOUNT_TRIE)?;
-    compare(report, ACCOUNT_TRIE, rows, &mut nodes, "trie node");
-    let mut nodes: BTreeMap<Vec<u8>, Vec<u8>> = BTreeMap::new();
-    for (a, updates) in &rebuilt.updates.storage_nodes {
-        for (p, n) in updates {
-            if let Some(n) = n {
-                nodes.insert(key(&[a.as_slice(), &encode_path(p)]), encode_node(n));
-            }
-        }
-    }
+    compare(report, ACCOUNT_TRIE, rows, &mut account_nodes, "trie node");
     let rows = read(report, STORAGE_TRIE)?;
-    compare(report, STORAGE_TRIE, rows, &mut nodes, "trie node");
+    compare(report, STORAGE_TRIE, rows, &mut storage_nodes, "trie node");
     Ok(())
 }
 
@@ -493,25 +482,31 @@ fn check_state_at(
         }
         entry = accounts.next_raw()?;
     }
-    let mut want: BTreeMap<Vec<u8>, Vec<u8>> = rebuilt
-        .updates
+    let (mut account_nodes, mut storage_nodes) = node_rows(&rebuilt.updates);
+    let what = format!("trie node {label}");
+    let rows = rows_at(r, Kind::AccountNode, n)?;
+    compare(report, ACCOUNT_TRIE_CHANGES, rows, &mut account_nodes, &what);
+    let rows = rows_at(r, Kind::StorageNode, n)?;
+    compare(report, STORAGE_TRIE_CHANGES, rows, &mut storage_nodes, &what);
+    Ok(())
+}
+
+/// The rows the account trie and the storage tries should hold for a full rebuild's nodes.
+fn node_rows(updates: &TrieUpdates) -> (RowMap, RowMap) {
+    let account = updates
         .account_nodes
         .iter()
         .filter_map(|(p, n)| n.as_ref().map(|n| (encode_path(p), encode_node(n))))
         .collect();
-    let rows = rows_at(r, Kind::AccountNode, n)?;
-    compare(report, ACCOUNT_TRIE_CHANGES, rows, &mut want, &format!("trie node {label}"));
-    let mut want: BTreeMap<Vec<u8>, Vec<u8>> = BTreeMap::new();
-    for (a, updates) in &rebuilt.updates.storage_nodes {
-        for (p, node) in updates {
-            if let Some(node) = node {
-                want.insert(key(&[a.as_slice(), &encode_path(p)]), encode_node(node));
+    let mut storage = BTreeMap::new();
+    for (a, nodes) in &updates.storage_nodes {
+        for (p, n) in nodes {
+            if let Some(n) = n {
+                storage.insert(key(&[a.as_slice(), &encode_path(p)]), encode_node(n));
             }
         }
     }
-    let rows = rows_at(r, Kind::StorageNode, n)?;
-    compare(report, STORAGE_TRIE_CHANGES, rows, &mut want, &format!("trie node {label}"));
-    Ok(())
+    (account, storage)
 }
 
 /// Every entry of `kind` as of block `n`.
