@@ -33,7 +33,9 @@ use chainstore_engine::db::Options;
 use chainstore_engine::vfs::{
     LockGuard, OpenMode, RealFs, Vfs, VfsFile, write_all_at, write_zeros,
 };
-use chainstore_engine::wal::format::{SEGMENT_MAGIC, decode_record};
+use chainstore_engine::wal::format::{
+    Position, RECORD_HEADER_LEN, SEGMENT_HEADER_LEN, SEGMENT_MAGIC, SegmentHeader, decode_record,
+};
 use cpu_time::ThreadTime;
 
 use crate::report::{Goal, Percentiles, Report, Row, micros};
@@ -452,7 +454,14 @@ pub(crate) struct CapturedRecord {
 /// look slower.
 #[derive(Debug, Default, Clone)]
 pub(crate) struct CaptureFs {
-    writes: Arc<Mutex<Vec<Vec<u8>>>>,
+    writes: Arc<Mutex<Vec<CapturedWrite>>>,
+}
+
+/// A write into a segment: where it went (the segment's salt and the offset) and its bytes.
+#[derive(Debug)]
+struct CapturedWrite {
+    at: Position,
+    bytes: Vec<u8>,
 }
 
 impl CaptureFs {
@@ -461,7 +470,7 @@ impl CaptureFs {
         self.lock().clear();
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Vec<u8>>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<CapturedWrite>> {
         self.writes.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -470,9 +479,10 @@ impl CaptureFs {
         let writes = std::mem::take(&mut *self.lock());
         let err = |detail: String| ChainBenchError::Capture { block, detail };
         let mut records = Vec::new();
-        for buf in &writes {
-            let mut at = 0;
-            while let Ok(Some((record, len))) = decode_record(&buf[at..]) {
+        for write in &writes {
+            let (buf, mut at) = (&write.bytes, 0);
+            let position = |at: usize| Position { offset: write.at.offset + at as u64, ..write.at };
+            while let Ok(Some((record, len))) = decode_record(&buf[at..], position(at)) {
                 let ops = decode_write_set(record.payload).map_err(err)?;
                 records.push(CapturedRecord { bytes: buf[at..at + len].to_vec(), ops });
                 at += len;
@@ -524,7 +534,9 @@ fn decode_write_set(mut buf: &[u8]) -> std::result::Result<Vec<WriteOp>, String>
 
 /// Whether `buf` may carry records (not a zero fill, not a segment header).
 fn carries_records(buf: &[u8]) -> bool {
-    buf.len() >= 17 && !buf[..17].iter().all(|&b| b == 0) && !buf.starts_with(&SEGMENT_MAGIC)
+    buf.len() >= RECORD_HEADER_LEN
+        && !buf[..RECORD_HEADER_LEN].iter().all(|&b| b == 0)
+        && !buf.starts_with(&SEGMENT_MAGIC)
 }
 
 impl Vfs for CaptureFs {
@@ -532,7 +544,13 @@ impl Vfs for CaptureFs {
         let inner = RealFs.open(path, mode)?;
         // Segment files (`*.wal`, created as `*.wal.tmp`) in the store's `wal` directory.
         if path.parent().and_then(Path::file_name).is_some_and(|d| d == "wal") {
-            return Ok(Arc::new(CaptureFile { inner, writes: self.writes.clone() }));
+            let mut header = [0u8; SEGMENT_HEADER_LEN];
+            let salt = match inner.read_at(&mut header, 0) {
+                Ok(SEGMENT_HEADER_LEN) => SegmentHeader::decode(&header).ok().map(|h| h.salt),
+                _ => None,
+            };
+            let writes = self.writes.clone();
+            return Ok(Arc::new(CaptureFile { inner, writes, salt: Mutex::new(salt) }));
         }
         Ok(inner)
     }
@@ -559,7 +577,9 @@ impl Vfs for CaptureFs {
 #[derive(Debug)]
 struct CaptureFile {
     inner: Arc<dyn VfsFile>,
-    writes: Arc<Mutex<Vec<Vec<u8>>>>,
+    writes: Arc<Mutex<Vec<CapturedWrite>>>,
+    /// The segment's salt, once its header has been read or written.
+    salt: Mutex<Option<u32>>,
 }
 
 impl VfsFile for CaptureFile {
@@ -567,9 +587,19 @@ impl VfsFile for CaptureFile {
         self.inner.read_at(buf, offset)
     }
     fn write_at(&self, buf: &[u8], offset: u64) -> std::io::Result<usize> {
-        if carries_records(buf) {
-            self.writes.lock().unwrap_or_else(|e| e.into_inner()).push(buf.to_vec());
+        let mut salt = self.salt.lock().unwrap_or_else(|e| e.into_inner());
+        if offset == 0
+            && let Ok(header) = SegmentHeader::decode(buf)
+        {
+            *salt = Some(header.salt);
         }
+        if carries_records(buf)
+            && let Some(salt) = *salt
+        {
+            let write = CapturedWrite { at: Position { salt, offset }, bytes: buf.to_vec() };
+            self.writes.lock().unwrap_or_else(|e| e.into_inner()).push(write);
+        }
+        drop(salt);
         self.inner.write_at(buf, offset)
     }
     fn sync_data(&self) -> std::io::Result<()> {

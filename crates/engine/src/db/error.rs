@@ -11,11 +11,7 @@ use crate::wal::WalError;
 #[non_exhaustive]
 pub enum Error {
     /// Another process (or another `Database` in this one) has the directory open.
-    #[error(
-        "{} is in use by another process{}; close it first",
-        path.display(),
-        owner.as_ref().map(|o| format!(" ({o})")).unwrap_or_default()
-    )]
+    #[error("{}", locked_message(path, owner.as_deref()))]
     Locked {
         /// The data directory.
         path: PathBuf,
@@ -99,3 +95,17 @@ pub enum Error {
 
 /// Shorthand for results of database operations.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// The message of [`Error::Locked`]: the holder is this process or another one.
+fn locked_message(path: &std::path::Path, owner: Option<&str>) -> String {
+    let own = format!("pid {}", std::process::id());
+    match owner {
+        Some(o) if o == own => format!(
+            "{} is already open in this process ({o}): a Database or ChainStore on it, or a \
+             transaction of one, is still alive; drop it first",
+            path.display()
+        ),
+        Some(o) => format!("{} is in use by another process ({o}); close it first", path.display()),
+        None => format!("{} is in use by another process; close it first", path.display()),
+    }
+}

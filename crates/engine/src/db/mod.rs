@@ -310,6 +310,11 @@ impl Database {
     }
 
     /// Stops the indexer after it has indexed everything, and closes the database.
+    ///
+    /// The directory lock is released when the database and every transaction taken from it
+    /// are gone: with no transaction alive, when `close` (or `drop`) returns, so the directory
+    /// can be opened again at once. A transaction that outlives its database keeps the files
+    /// open, and the lock held, until it is dropped.
     pub fn close(mut self) -> Result<()> {
         self.shutdown()
     }

@@ -77,11 +77,24 @@ impl Vfs for RealFs {
     }
 }
 
-/// An exclusive `flock` on a file, released when the file is closed.
+/// An exclusive `flock` on a file, released explicitly when the guard is dropped.
+///
+/// Closing the descriptor is not enough: an `flock` belongs to the open file description, and a
+/// child process forked by any thread of this process (before it executes its program, which
+/// closes the close-on-exec descriptor) holds a second reference to it, so the lock would
+/// outlive the guard by however long that takes. Unlocking releases it for every reference.
 #[derive(Debug)]
-struct RealLock(#[allow(dead_code, reason = "held for its lock")] File);
+struct RealLock(File);
 
 impl LockGuard for RealLock {}
+
+impl Drop for RealLock {
+    fn drop(&mut self) {
+        if let Err(e) = self.0.unlock() {
+            tracing::warn!(target: "chainstore::vfs", error = %e, "releasing the directory lock");
+        }
+    }
+}
 
 #[derive(Debug)]
 struct RealFile(File);

@@ -51,7 +51,7 @@ pub enum Durability {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct WalOptions {
     /// Size of each segment file, preallocated with zeros (default 64 MiB). A record must fit in
-    /// one segment: at most `segment_size - 65` bytes of payload.
+    /// one segment: at most `segment_size - 77` bytes of payload.
     pub segment_size: u64,
     /// Limit on the bytes of live log data (headers and records of segments not yet truncated);
     /// an append that would exceed it fails with [`WalError::QuotaExceeded`].

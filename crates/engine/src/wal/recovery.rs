@@ -81,6 +81,8 @@ pub(super) struct SegmentInfo {
     pub(super) number: u64,
     pub(super) prev_last_seq: u64,
     pub(super) bytes: u64,
+    /// The salt of the segment's header (keys its records' header checks).
+    pub(super) salt: u32,
 }
 
 pub(super) const SEGMENT_SUFFIX: &str = ".wal";
@@ -229,8 +231,8 @@ struct Damage {
 }
 
 fn info(number: u64, scan: &SegmentScan) -> SegmentInfo {
-    let prev_last_seq = scan.header.map_or(0, |h| h.prev_last_seq);
-    SegmentInfo { number, prev_last_seq, bytes: scan.end as u64 }
+    let (prev_last_seq, salt) = scan.header.map_or((0, 0), |h| (h.prev_last_seq, h.salt));
+    SegmentInfo { number, prev_last_seq, bytes: scan.end as u64, salt }
 }
 
 fn deliver(
@@ -246,7 +248,7 @@ fn deliver(
         let first = report.seq_range.map_or(pos.seq, |r| r.0);
         report.seq_range = Some((first, pos.seq));
         if pos.seq >= from_seq
-            && let Some(rec) = SegmentScan::record(image, pos)
+            && let Some(rec) = scan.record(image, pos)
         {
             report.replayed += 1;
             on_record(rec);

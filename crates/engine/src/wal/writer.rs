@@ -9,7 +9,10 @@ use std::time::Instant;
 use tracing::{debug, error, warn};
 
 use super::error::{Result, WalError};
-use super::format::{RECORD_HEADER_LEN, SEGMENT_HEADER_LEN, SegmentHeader, record_len};
+use super::format::{
+    Position, RECORD_HEADER_LEN, SEGMENT_HEADER_LEN, SegmentHeader, fresh_salt, record_len,
+    seal_header,
+};
 use super::recovery::{self, RecoveryReport, SegmentInfo, TEMP_SUFFIX, segment_path};
 use super::{Durability, Record, WalOptions};
 use crate::vfs::{OpenMode, Vfs, VfsFile, is_out_of_space, write_all_at, write_zeros};
@@ -57,12 +60,11 @@ struct Cut {
     out_of_space: bool,
 }
 
-/// A record encoded by [`Wal::prepare`], waiting for its sequence number.
+/// A record encoded by [`Wal::prepare`], waiting for its sequence number (set when it is
+/// queued) and its header check (set when its place in a segment is known).
 #[derive(Debug)]
 pub struct Prepared {
     bytes: Vec<u8>,
-    payload_crc: u32,
-    payload_len: usize,
 }
 
 impl Prepared {
@@ -89,6 +91,8 @@ pub struct Ticket {
 #[derive(Debug)]
 struct Io {
     number: u64,
+    /// The active segment's salt, which keys the header checks of its records.
+    salt: u32,
     file: Arc<dyn VfsFile>,
     end: u64,
     capacity: u64,
@@ -157,7 +161,8 @@ impl Wal {
                 // yet: make them durable before anything is acknowledged on top of them.
                 file.sync_data().map_err(WalError::io(&path))?;
                 let capacity = file.len().map_err(WalError::io(&path))?;
-                Io { number: last.number, file, end: rec.end, capacity, buf: Vec::new() }
+                let salt = last.salt;
+                Io { number: last.number, salt, file, end: rec.end, capacity, buf: Vec::new() }
             }
             last => {
                 let number = last.map_or(1, |s| s.number + 1);
@@ -166,6 +171,7 @@ impl Wal {
                     first_seq: next_seq,
                     prev_last_seq: prev_last,
                     segment_len: opts.segment_size,
+                    salt: fresh_salt(),
                 };
                 let file = create_segment(&*vfs, dir, header, opts.segment_size)
                     .map_err(WalError::io(segment_path(dir, number)))?;
@@ -174,9 +180,11 @@ impl Wal {
                     number,
                     prev_last_seq: prev_last,
                     bytes: SEGMENT_HEADER_LEN as u64,
+                    salt: header.salt,
                 });
                 Io {
                     number,
+                    salt: header.salt,
                     file,
                     end: SEGMENT_HEADER_LEN as u64,
                     capacity: opts.segment_size,
@@ -236,20 +244,22 @@ impl Wal {
         if len > max || u32::try_from(payload.len()).is_err() {
             return Err(WalError::RecordTooLarge { len, max });
         }
-        // The header's checksum and sequence number are filled in by `submit_prepared`; the
-        // payload is copied and checksummed exactly once, here, outside any lock.
+        // The sequence number is filled in by `submit_prepared` and the header check by the
+        // group-commit leader; the payload is copied and checksummed exactly once, here, outside
+        // any lock.
         let mut bytes = Vec::with_capacity(len as usize);
         bytes.extend_from_slice(&[0; 4]);
         bytes.extend_from_slice(&(payload.len() as u32).to_le_bytes());
         bytes.push(ty);
         bytes.extend_from_slice(&[0; 8]);
+        bytes.extend_from_slice(&crc32c::crc32c(payload).to_le_bytes());
         bytes.extend_from_slice(payload);
-        Ok(Prepared { bytes, payload_crc: crc32c::crc32c(payload), payload_len: payload.len() })
+        Ok(Prepared { bytes })
     }
 
     /// Queues a prepared record and assigns its sequence number.
     pub fn submit_prepared(&self, prepared: Prepared) -> Result<Ticket> {
-        let Prepared { mut bytes, payload_crc, payload_len } = prepared;
+        let Prepared { mut bytes } = prepared;
         let len = bytes.len() as u64;
         let mut st = self.lock_state();
         if let Some(cause) = &st.poisoned {
@@ -264,7 +274,7 @@ impl Wal {
         let seq = st.next_seq;
         st.next_seq += 1;
         st.used_bytes += len;
-        set_seq(&mut bytes, seq, payload_crc, payload_len);
+        bytes[9..17].copy_from_slice(&seq.to_le_bytes());
         st.pending.push(Pending { seq, bytes });
         Ok(Ticket { seq, epoch: st.epoch })
     }
@@ -384,11 +394,11 @@ impl Wal {
     /// Leads one group commit: writes everything queued, syncs if anyone needs it.
     fn lead<'a>(&'a self, mut st: MutexGuard<'a, State>) -> MutexGuard<'a, State> {
         st.leader = true;
-        let batch = std::mem::take(&mut st.pending);
+        let mut batch = std::mem::take(&mut st.pending);
         let sync = st.sync_wanted > st.synced_seq;
         let last = batch.last().map_or(st.written_seq, |p| p.seq);
         drop(st);
-        let result = self.write_batch(&batch, sync);
+        let result = self.write_batch(&mut batch, sync);
         let mut st = self.lock_state();
         st.leader = false;
         match result {
@@ -420,7 +430,7 @@ impl Wal {
         st
     }
 
-    fn write_batch(&self, batch: &[Pending], sync: bool) -> Result<(), Failure> {
+    fn write_batch(&self, batch: &mut [Pending], sync: bool) -> Result<(), Failure> {
         let mut io = self.io.lock().unwrap_or_else(|e| e.into_inner());
         let chunks = self.plan(&io, batch);
         let mut current = io.file.clone();
@@ -439,7 +449,13 @@ impl Wal {
                 created += 1;
             }
             files.push(current.clone());
-            let records = &batch[chunk.records.clone()];
+            let records = &mut batch[chunk.records.clone()];
+            let salt = chunk.new.map_or(io.salt, |h| h.salt);
+            let mut offset = chunk.offset;
+            for p in records.iter_mut() {
+                seal_header(&mut p.bytes[..RECORD_HEADER_LEN], Position { salt, offset });
+                offset += p.bytes.len() as u64;
+            }
             let written = if let [one] = records {
                 write_all_at(&*current, &one.bytes, chunk.offset)
             } else {
@@ -492,6 +508,7 @@ impl Wal {
                     first_seq: p.seq,
                     prev_last_seq: p.seq - 1,
                     segment_len: self.opts.segment_size,
+                    salt: fresh_salt(),
                 };
                 chunks.push(Chunk { new: Some(header), offset, records: i..i, len: 0 });
             } else if chunks.is_empty() {
@@ -555,12 +572,14 @@ impl Wal {
         for (chunk, file) in chunks.iter().zip(files) {
             if let Some(h) = chunk.new {
                 io.number = h.number;
+                io.salt = h.salt;
                 io.file = file;
                 io.capacity = self.opts.segment_size;
                 segments.push_back(SegmentInfo {
                     number: h.number,
                     prev_last_seq: h.prev_last_seq,
                     bytes: SEGMENT_HEADER_LEN as u64,
+                    salt: h.salt,
                 });
             }
             io.end = chunk.offset + chunk.len;
@@ -594,14 +613,6 @@ fn failure(dir: &Path, err: std::io::Error) -> Failure {
     } else {
         Failure::Poison(format!("write to the log failed: {err}"))
     }
-}
-
-/// Writes the sequence number into an encoded record and completes its checksum.
-fn set_seq(bytes: &mut [u8], seq: u64, payload_crc: u32, payload_len: usize) {
-    bytes[9..17].copy_from_slice(&seq.to_le_bytes());
-    let header_crc = crc32c::crc32c(&bytes[4..RECORD_HEADER_LEN]);
-    let crc = crc32c::crc32c_combine(header_crc, payload_crc, payload_len);
-    bytes[0..4].copy_from_slice(&crc.to_le_bytes());
 }
 
 /// Creates a segment atomically: a temporary file gets the header and zeros up to `size` and is

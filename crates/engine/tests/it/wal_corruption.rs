@@ -1,8 +1,9 @@
 //! Corruption matrix of the commit log on real files.
 //!
 //! A fixed workload (30 records of 300 bytes, 4 KiB segments: 12 + 12 + 6 records in three
-//! segments) is written once. Then, for every region class (segment header, record checksum,
-//! length, type, sequence number and payload fields, the bytes after the data) at the first,
+//! segments) is written once. Then, for every region class (segment header, record header check,
+//! length, type, sequence number, payload checksum and payload fields, the bytes after the data)
+//! at the first,
 //! middle and last record of every segment, every kind of damage (bit flips, zeroing, garbage,
 //! truncation of the file, garbage after the data / past the end of the file) is applied to a fresh
 //! copy, and the copy is opened in every [`RecoveryMode`].
@@ -32,9 +33,9 @@ use crate::common::{Rec, open_collect};
 const SEGMENT_SIZE: u64 = 4096;
 const RECORDS: usize = 30;
 const PAYLOAD_LEN: usize = 300;
-/// From the documented format: a 56-byte segment header and a 17-byte record header.
+/// From the documented format: a 56-byte segment header and a 21-byte record header.
 const SEGMENT_HEADER_LEN: u64 = 56;
-const RECORD_HEADER_LEN: u64 = 17;
+const RECORD_HEADER_LEN: u64 = 21;
 const RECORD_LEN: u64 = RECORD_HEADER_LEN + PAYLOAD_LEN as u64;
 const MODES: [RecoveryMode; 3] =
     [RecoveryMode::TolerateTornTail, RecoveryMode::Strict, RecoveryMode::RepairToLastGood];
@@ -101,28 +102,43 @@ fn workload_record(i: usize) -> Rec {
     (i as u64 + 1, 1 + (i % 3) as u8, payload)
 }
 
-/// The documented encoding, written independently of the engine's encoder.
-fn reference_segment(number: u64, records: &[Rec]) -> Vec<u8> {
+/// The documented position key of a record: MurmurHash3's `fmix64` of the offset XOR the salt
+/// (repeated in both halves) times the 64-bit golden ratio, truncated to 32 bits.
+fn position_key(salt: u32, offset: u64) -> u32 {
+    let salt = u64::from(salt);
+    let mut x = offset ^ (salt << 32 | salt).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    for m in [0xff51_afd7_ed55_8ccd_u64, 0xc4ce_b9fe_1a85_ec53] {
+        x ^= x >> 33;
+        x = x.wrapping_mul(m);
+    }
+    (x ^ x >> 33) as u32
+}
+
+/// The documented encoding, written independently of the engine's encoder, for a segment whose
+/// random salt is `salt`.
+fn reference_segment(number: u64, salt: u32, records: &[Rec]) -> Vec<u8> {
     let first_seq = records.first().map_or(1, |r| r.0);
     let mut img = Vec::new();
     img.extend_from_slice(b"CSWALSEG");
-    img.extend_from_slice(&1u32.to_le_bytes());
+    img.extend_from_slice(&2u32.to_le_bytes());
     img.extend_from_slice(&56u32.to_le_bytes());
     img.extend_from_slice(&number.to_le_bytes());
     img.extend_from_slice(&first_seq.to_le_bytes());
     img.extend_from_slice(&(first_seq - 1).to_le_bytes());
     img.extend_from_slice(&SEGMENT_SIZE.to_le_bytes());
-    img.extend_from_slice(&[0; 4]);
+    img.extend_from_slice(&salt.to_le_bytes());
     let crc = crc32c::crc32c(&img);
     img.extend_from_slice(&crc.to_le_bytes());
     for (seq, ty, payload) in records {
-        let mut body = Vec::new();
-        body.extend_from_slice(&(payload.len() as u32).to_le_bytes());
-        body.push(*ty);
-        body.extend_from_slice(&seq.to_le_bytes());
-        body.extend_from_slice(payload);
-        img.extend_from_slice(&crc32c::crc32c(&body).to_le_bytes());
-        img.extend_from_slice(&body);
+        let mut header = Vec::new();
+        header.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+        header.push(*ty);
+        header.extend_from_slice(&seq.to_le_bytes());
+        header.extend_from_slice(&crc32c::crc32c(payload).to_le_bytes());
+        let check = crc32c::crc32c(&header) ^ position_key(salt, img.len() as u64);
+        img.extend_from_slice(&check.to_le_bytes());
+        img.extend_from_slice(&header);
+        img.extend_from_slice(payload);
     }
     img.resize(SEGMENT_SIZE as usize, 0);
     img
@@ -179,10 +195,11 @@ enum Pos {
 /// A field of a record header, or its payload.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Field {
-    Checksum,
+    Check,
     Length,
     Type,
     Seq,
+    PayloadChecksum,
     Payload,
     /// The whole record, header and payload.
     Whole,
@@ -191,10 +208,11 @@ enum Field {
 impl Field {
     fn range(self) -> Range<u64> {
         match self {
-            Field::Checksum => 0..4,
+            Field::Check => 0..4,
             Field::Length => 4..8,
             Field::Type => 8..9,
             Field::Seq => 9..17,
+            Field::PayloadChecksum => 17..21,
             Field::Payload => RECORD_HEADER_LEN..RECORD_LEN,
             Field::Whole => 0..RECORD_LEN,
         }
@@ -206,7 +224,7 @@ impl Field {
 enum After {
     /// Right where the next record would start (as a torn append leaves).
     DataEnd,
-    /// After an intact end marker (17 zero bytes) in the preallocated zeros.
+    /// After an intact end marker (21 zero bytes) in the preallocated zeros.
     EndMarker,
     /// Past the end of the file.
     FileEnd,
@@ -373,8 +391,15 @@ fn expected(layout: &Layout, case: Case) -> Outcome {
 fn all_cases(layout: &Layout) -> Vec<Case> {
     let byte_damages =
         [Damage::FlipLow, Damage::FlipHigh, Damage::Zero, Damage::Garbage, Damage::Truncate];
-    let fields =
-        [Field::Checksum, Field::Length, Field::Type, Field::Seq, Field::Payload, Field::Whole];
+    let fields = [
+        Field::Check,
+        Field::Length,
+        Field::Type,
+        Field::Seq,
+        Field::PayloadChecksum,
+        Field::Payload,
+        Field::Whole,
+    ];
     let mut targets = Vec::new();
     for seg in 0..layout.segments.len() {
         targets.extend(byte_damages.map(|d| (Target::Header { seg }, d)));
@@ -476,7 +501,9 @@ fn pristine_log(layout: &Layout) -> (Snapshot, Vec<Rec>) {
         .map(|(seg, offsets)| {
             let records = &written[next..next + offsets.len()];
             next += offsets.len();
-            (segment_name(seg), reference_segment(seg as u64 + 1, records))
+            let name = segment_name(seg);
+            let salt = u32::from_le_bytes(files[&name][48..52].try_into().unwrap());
+            (name, reference_segment(seg as u64 + 1, salt, records))
         })
         .collect();
     assert_eq!(layout.segments.len(), 3, "the workload must span three segments");
@@ -649,6 +676,6 @@ fn corruption_matrix() {
     }
     assert!(failures.is_empty(), "{} failed checks:\n{}", failures.len(), failures.join("\n"));
     // The matrix is not vacuous: every outcome occurs, as the table says.
-    assert_eq!(cases.len(), 3 * (5 + 3 * 6 * 5 + 3 + 1) * 3);
+    assert_eq!(cases.len(), 3 * (5 + 3 * 7 * 5 + 3 + 1) * 3);
     assert!(counts.values().all(|&n| n > 0) && counts.len() == 4, "{counts:?}");
 }

@@ -6,9 +6,10 @@
 //! both places. A broken invariant panics, which is what a fuzzer reports.
 
 use chainstore_engine::wal::format::{
-    RECORD_HEADER_LEN, SEGMENT_HEADER_LEN, SegmentHeader, decode_record, encode_record,
+    FrameError, Position, RECORD_HEADER_LEN, SEGMENT_HEADER_LEN, SegmentHeader, decode_record,
+    encode_record, seal_header,
 };
-use chainstore_engine::wal::scan::{DamageKind, SegmentScan, scan_segment};
+use chainstore_engine::wal::scan::{DamageKind, scan_segment};
 
 /// Checks every decoder on `data` as given, and on `data` with its checksums fixed up (so that
 /// random inputs also reach the code behind the checksum checks: sequence numbers, types,
@@ -24,9 +25,11 @@ pub(crate) fn check(data: &[u8]) {
 
 fn check_bytes(data: &[u8]) {
     check_header(data);
-    check_record(data);
+    let salt = le_u32(data, 48).unwrap_or(0);
+    check_record(data, Position { salt, offset: 0 });
     if data.len() > SEGMENT_HEADER_LEN {
-        check_record(&data[SEGMENT_HEADER_LEN..]);
+        let at = Position { salt, offset: SEGMENT_HEADER_LEN as u64 };
+        check_record(&data[SEGMENT_HEADER_LEN..], at);
     }
     let number = le_u64(data, 16).unwrap_or(1);
     let prev = le_u64(data, 32);
@@ -40,8 +43,7 @@ fn check_header(data: &[u8]) {
         Ok(h) => {
             assert!(data.len() >= SEGMENT_HEADER_LEN);
             let encoded = h.encode();
-            // Everything but the reserved bytes (and so the checksum) is what was decoded.
-            assert_eq!(encoded[..40], data[..40], "header decode/encode differ");
+            assert_eq!(encoded[..], data[..SEGMENT_HEADER_LEN], "header decode/encode differ");
             assert_eq!(SegmentHeader::decode(&encoded), Ok(h), "header round trip");
         }
         Err(e) => {
@@ -50,8 +52,8 @@ fn check_header(data: &[u8]) {
     }
 }
 
-fn check_record(data: &[u8]) {
-    match decode_record(data) {
+fn check_record(data: &[u8], at: Position) {
+    match decode_record(data, at) {
         Ok(None) => {
             let head = &data[..data.len().min(RECORD_HEADER_LEN)];
             assert!(head.iter().all(|&b| b == 0), "end marker with non-zero bytes");
@@ -61,8 +63,10 @@ fn check_record(data: &[u8]) {
             assert_eq!(len, RECORD_HEADER_LEN + rec.payload.len());
             assert_ne!(rec.ty, 0, "record of type 0 accepted");
             let mut again = Vec::new();
-            encode_record(&mut again, rec.seq, rec.ty, rec.payload);
+            encode_record(&mut again, at, rec.seq, rec.ty, rec.payload);
             assert_eq!(again, data[..len], "record decode/encode differ");
+            let elsewhere = Position { offset: at.offset + 1, ..at };
+            assert!(decode_record(data, elsewhere).is_err(), "record valid at another offset");
         }
         Err(e) => {
             let _ = e.to_string();
@@ -89,7 +93,7 @@ fn check_scan(data: &[u8], number: u64, prev_last: Option<u64>) {
     let mut seq = header.first_seq;
     for pos in &scan.records {
         assert_eq!((pos.offset, pos.seq), (offset, seq), "records not consecutive");
-        let rec = SegmentScan::record(data, pos).expect("a scanned record must decode");
+        let rec = scan.record(data, pos).expect("a scanned record must decode");
         assert_eq!(rec.seq, pos.seq);
         assert_eq!(pos.len, RECORD_HEADER_LEN + rec.payload.len());
         offset += pos.len;
@@ -108,26 +112,33 @@ fn check_scan(data: &[u8], number: u64, prev_last: Option<u64>) {
     }
 }
 
-/// Encodes a record made of the input (sequence number, type and payload) and decodes it back.
+/// Encodes a record made of the input (sequence number, type and payload) and decodes it back,
+/// where it was written and (failing) somewhere else.
 fn check_encode_round_trip(data: &[u8]) {
     let seq = le_u64(data, 0).unwrap_or(data.len() as u64);
     let ty = data.get(8).copied().unwrap_or(1).max(1);
-    let payload = data.get(9..).unwrap_or_default();
+    let salt = le_u32(data, 9).unwrap_or(7);
+    let payload = data.get(13..).unwrap_or_default();
+    let at = Position { salt, offset: data.len() as u64 };
     let mut buf = Vec::new();
-    encode_record(&mut buf, seq, ty, payload);
-    let (rec, len) = decode_record(&buf).expect("encoded record must decode").expect("not end");
+    encode_record(&mut buf, at, seq, ty, payload);
+    let (rec, len) = decode_record(&buf, at).expect("encoded record must decode").expect("not end");
     assert_eq!((rec.seq, rec.ty, rec.payload, len), (seq, ty, payload, buf.len()));
+    let other_salt = Position { salt: salt ^ 1, ..at };
+    assert_eq!(decode_record(&buf, other_salt), Err(FrameError::BadRecordHeader));
 }
 
-/// `data` with the segment header checksum and the checksums of the records that follow it
-/// recomputed, walking the records by their length fields as a scan would.
+/// `data` with the segment header checksum and the checks of the records that follow it
+/// recomputed (payload checksums, and header checks for their position under the header's salt),
+/// walking the records by their length fields as a scan would.
 pub(crate) fn fix_checksums(data: &[u8]) -> Vec<u8> {
     let mut out = data.to_vec();
     if out.len() < SEGMENT_HEADER_LEN {
         return out;
     }
-    let crc = crc32c::crc32c(&out[..44]);
-    out[44..48].copy_from_slice(&crc.to_le_bytes());
+    let crc = crc32c::crc32c(&out[..52]);
+    out[52..56].copy_from_slice(&crc.to_le_bytes());
+    let salt = le_u32(&out, 48).unwrap_or(0);
     let mut at = SEGMENT_HEADER_LEN;
     while at + RECORD_HEADER_LEN <= out.len() {
         let Some(len) = le_u32(&out, at + 4) else { break };
@@ -135,8 +146,9 @@ pub(crate) fn fix_checksums(data: &[u8]) -> Vec<u8> {
         if end > out.len() || out[at..at + RECORD_HEADER_LEN].iter().all(|&b| b == 0) {
             break;
         }
-        let crc = crc32c::crc32c(&out[at + 4..end]);
-        out[at..at + 4].copy_from_slice(&crc.to_le_bytes());
+        let crc = crc32c::crc32c(&out[at + RECORD_HEADER_LEN..end]);
+        out[at + 17..at + RECORD_HEADER_LEN].copy_from_slice(&crc.to_le_bytes());
+        seal_header(&mut out[at..at + RECORD_HEADER_LEN], Position { salt, offset: at as u64 });
         at = end;
     }
     out

@@ -12,7 +12,9 @@ use std::path::PathBuf;
 
 use std::collections::BTreeMap;
 
-use chainstore_engine::wal::format::{SEGMENT_HEADER_LEN, SegmentHeader, encode_record};
+use chainstore_engine::wal::format::{
+    Position, RECORD_HEADER_LEN, SEGMENT_HEADER_LEN, SegmentHeader, encode_record,
+};
 use chainstore_engine::wal::scan::{DamageKind, scan_segment};
 
 use crate::wal_fuzz_check::{check, fix_checksums};
@@ -25,13 +27,17 @@ fn corpus_dir() -> PathBuf {
 
 /// A segment image: header, records `first_seq..` with payloads of `lens` bytes, zero padding.
 fn segment(number: u64, first_seq: u64, lens: &[usize], size: usize) -> Vec<u8> {
-    let data: usize = SEGMENT_HEADER_LEN + lens.iter().map(|l| 17 + l).sum::<usize>();
+    let data: usize =
+        SEGMENT_HEADER_LEN + lens.iter().map(|l| RECORD_HEADER_LEN + l).sum::<usize>();
     let segment_len = size.max(data) as u64;
-    let header = SegmentHeader { number, first_seq, prev_last_seq: first_seq - 1, segment_len };
+    let salt = 0x5a17_0000 | number as u32;
+    let header =
+        SegmentHeader { number, first_seq, prev_last_seq: first_seq - 1, segment_len, salt };
     let mut img = header.encode().to_vec();
     for (i, &len) in lens.iter().enumerate() {
         let payload: Vec<u8> = (0..len).map(|j| (i * 31 + j * 7) as u8).collect();
-        encode_record(&mut img, first_seq + i as u64, 1 + (i % 4) as u8, &payload);
+        let at = header.at(img.len() as u64);
+        encode_record(&mut img, at, first_seq + i as u64, 1 + (i % 4) as u8, &payload);
     }
     img.resize(size.max(img.len()), 0);
     img
@@ -40,15 +46,16 @@ fn segment(number: u64, first_seq: u64, lens: &[usize], size: usize) -> Vec<u8> 
 /// The seed corpus: valid segments, damaged ones, and things that are not segments at all.
 fn seeds() -> Vec<(&'static str, Vec<u8>)> {
     let valid = segment(1, 1, &[0, 1, 17, 100, 300], 1024);
-    let data_end = SEGMENT_HEADER_LEN + 5 * 17 + 418;
+    let data_end = SEGMENT_HEADER_LEN + 5 * RECORD_HEADER_LEN + 418;
     let mut torn = valid.clone();
     torn[data_end - 50..data_end].fill(0);
     let mut garbage_after = valid.clone();
     garbage_after[data_end + 40..data_end + 48].copy_from_slice(b"garbage!");
     let mut gap = segment(7, 1000, &[10, 10, 10], 512);
-    gap[SEGMENT_HEADER_LEN + 27 + 9] = 0xee; // sequence number of the second record
+    gap[SEGMENT_HEADER_LEN + RECORD_HEADER_LEN + 10 + 9] = 0xee; // seq of the second record
     let mut record_only = Vec::new();
-    encode_record(&mut record_only, 42, 3, b"a record without a segment header");
+    let nowhere = Position { salt: 0, offset: 0 };
+    encode_record(&mut record_only, nowhere, 42, 3, b"a record without a segment header");
     let noise: Vec<u8> = {
         let mut rng = Rng(7);
         (0..700).map(|_| rng.next() as u8).collect()
