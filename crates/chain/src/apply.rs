@@ -2,38 +2,57 @@
 //! values they replace: [history](crate::history)), and the block's data and indexes.
 
 use alloy_primitives::KECCAK256_EMPTY as KECCAK_EMPTY;
-use alloy_primitives::{Address, B256, U256, keccak256};
+use alloy_primitives::{Address, B256, U256, hex, keccak256};
 use chainstore_engine::backend::KeyRange;
-use chainstore_engine::db::WriteTxn;
+use chainstore_engine::db::{ReadTxn, WriteTxn};
 use chainstore_trie::{
-    Account, BranchNodeCompact, ChangeSet, EMPTY_TRIE_ROOT, StateRootOutput, encode_node,
-    encode_path,
+    BranchNodeCompact, ChangeSet, EMPTY_TRIE_ROOT, Nibbles, StateRootOutput, decode_node,
+    encode_node, encode_path,
 };
 
+use crate::cache::{HeadAccount, StateCache};
 use crate::error::{ChainError, Result, corrupt};
 use crate::history::{self, Kind};
+use crate::overlay::Overlay;
 use crate::schema::*;
 use crate::{AccountChange, BlockCommit, Header};
 
-/// Applies the state diff of block `number`, recording the replaced values; returns what the
-/// trie must recompute.
+/// The head state as a block being applied reads it: the cache, loading from a snapshot of
+/// the head.
+pub(crate) struct Head<'a> {
+    pub(crate) cache: &'a mut StateCache,
+    pub(crate) reader: &'a ReadTxn,
+}
+
+/// Applies the state diff of block `number` to `txn` and `overlay`, recording the replaced
+/// values; returns what the trie must recompute.
 pub(crate) fn apply_state(
     txn: &mut WriteTxn,
+    head: &mut Head<'_>,
+    overlay: &mut Overlay,
     number: u64,
     state: &[(Address, Option<AccountChange>)],
 ) -> Result<ChangeSet> {
     let mut changes = ChangeSet::new();
     for (address, change) in state {
         let hashed = keccak256(address);
-        let previous = read_account(txn, hashed)?;
-        record_account(txn, number, hashed, previous.as_ref())?;
+        let previous = match overlay.account(hashed) {
+            Some(current) => current,
+            None => {
+                // The block's first write of the account: record it as it was before.
+                let before = head.cache.account(head.reader, hashed)?;
+                record_account(txn, number, hashed, before.as_ref())?;
+                before.map(|a| a.account)
+            }
+        };
         changes.touch_hashed_account(hashed);
         match change {
             None => {
                 if previous.is_some() {
                     txn.delete(HASHED_ACCOUNTS, hashed.as_slice())?;
                 }
-                wipe_storage(txn, number, hashed)?;
+                overlay.set_account(hashed, None);
+                wipe_storage(txn, head, overlay, number, hashed)?;
                 changes.wipe_hashed_storage(hashed);
             }
             Some(c) => {
@@ -56,9 +75,10 @@ pub(crate) fn apply_state(
                     }
                 }
                 txn.put(HASHED_ACCOUNTS, hashed.as_slice(), &encode_account(&account))?;
+                overlay.set_account(hashed, Some(account));
                 for (slot, value) in &c.storage {
                     let hashed_slot = keccak256(slot);
-                    set_slot(txn, number, hashed, hashed_slot, *value)?;
+                    set_slot(txn, head, overlay, number, hashed, hashed_slot, *value)?;
                     changes.touch_hashed_slot(hashed, hashed_slot);
                 }
             }
@@ -67,73 +87,125 @@ pub(crate) fn apply_state(
     Ok(changes)
 }
 
-pub(crate) fn read_account(txn: &WriteTxn, hashed: B256) -> Result<Option<Account>> {
-    txn.get(HASHED_ACCOUNTS, hashed.as_slice())?
-        .map(|b| decode_account(&b).map_err(|d| corrupt(HASHED_ACCOUNTS, hashed, d)))
-        .transpose()
-}
-
-/// Records the account (with its storage root) as it was before block `number`, unless already
-/// recorded for it.
+/// Records the account (with its storage root) as it was before block `number`.
 fn record_account(
     txn: &mut WriteTxn,
     number: u64,
     hashed: B256,
-    previous: Option<&Account>,
+    before: Option<&HeadAccount>,
 ) -> Result<()> {
-    let value = match previous {
-        Some(a) => {
-            let root = txn.get_as(&STORAGE_ROOTS, &hashed.0)?.unwrap_or(EMPTY_TRIE_ROOT.0);
-            [&[1u8][..], &encode_account(a), &root].concat()
-        }
+    let value = match before {
+        Some(a) => [&[1u8][..], &encode_account(&a.account), a.storage_root.as_slice()].concat(),
         None => vec![0u8],
     };
-    history::record(txn, Kind::Account, number, hashed.as_slice(), &value)?;
-    Ok(())
+    history::record(txn, Kind::Account, number, hashed.as_slice(), &value)
 }
 
-fn set_slot(txn: &mut WriteTxn, number: u64, hashed: B256, slot: B256, value: U256) -> Result<()> {
+fn set_slot(
+    txn: &mut WriteTxn,
+    head: &mut Head<'_>,
+    overlay: &mut Overlay,
+    number: u64,
+    hashed: B256,
+    slot: B256,
+    value: U256,
+) -> Result<()> {
     let k = key(&[hashed.as_slice(), slot.as_slice()]);
-    let previous = txn.get(HASHED_STORAGE, &k)?;
-    let before = previous.unwrap_or_else(|| vec![0u8; 32]);
-    history::record(txn, Kind::Storage, number, &k, &before)?;
+    if !overlay.slot_written(hashed, slot) {
+        // The block's first write of the slot: record it as it was before.
+        let before = head.cache.slot(head.reader, hashed, slot)?.unwrap_or_default();
+        history::record(txn, Kind::Storage, number, &k, &before.to_be_bytes::<32>())?;
+    }
     if value.is_zero() {
         txn.delete(HASHED_STORAGE, &k)?;
     } else {
         txn.put(HASHED_STORAGE, &k, &value.to_be_bytes::<32>())?;
     }
+    overlay.set_slot(hashed, slot, value);
     Ok(())
 }
 
 /// Deletes every slot of an account (recording each value) and its storage root.
-fn wipe_storage(txn: &mut WriteTxn, number: u64, hashed: B256) -> Result<()> {
+fn wipe_storage(
+    txn: &mut WriteTxn,
+    head: &mut Head<'_>,
+    overlay: &mut Overlay,
+    number: u64,
+    hashed: B256,
+) -> Result<()> {
+    // The account's slots as of now: the head's, with this block's writes so far.
     let slots: Vec<Vec<u8>> = txn
         .range(HASHED_STORAGE, KeyRange::prefix(hashed.as_slice()), false)?
         .map(|r| r.map(|(k, _)| k))
         .collect::<Result<_, _>>()?;
     for k in slots {
         let slot = B256::from_slice(&k[32..]);
-        set_slot(txn, number, hashed, slot, U256::ZERO)?;
+        set_slot(txn, head, overlay, number, hashed, slot, U256::ZERO)?;
     }
+    overlay.wipe_storage(hashed);
     txn.delete_as(&STORAGE_ROOTS, &hashed.0)?;
     Ok(())
+}
+
+/// Where [`write_trie`] finds the node a write replaces.
+pub(crate) trait NodesBefore {
+    /// The stored node at `path` of the account trie (`owner` `None`) or of `owner`'s storage
+    /// trie, before the writes.
+    fn node_before(
+        &mut self,
+        owner: Option<B256>,
+        path: &Nibbles,
+    ) -> Result<Option<BranchNodeCompact>>;
+}
+
+impl NodesBefore for Head<'_> {
+    fn node_before(
+        &mut self,
+        owner: Option<B256>,
+        path: &Nibbles,
+    ) -> Result<Option<BranchNodeCompact>> {
+        Ok(self.cache.nodes(self.reader, owner)?.get(path).cloned())
+    }
+}
+
+/// Reads the nodes a write replaces from a snapshot taken before the writes (unwinding).
+pub(crate) struct NodesOf<'t>(pub(crate) &'t ReadTxn);
+
+impl NodesBefore for NodesOf<'_> {
+    fn node_before(
+        &mut self,
+        owner: Option<B256>,
+        path: &Nibbles,
+    ) -> Result<Option<BranchNodeCompact>> {
+        let (table, k) = node_key(owner, path);
+        self.0
+            .get(table, &k)?
+            .map(|v| decode_node(&v).map_err(|e| corrupt(table, hex::encode(&k), e)))
+            .transpose()
+    }
+}
+
+fn node_key(owner: Option<B256>, path: &Nibbles) -> (&'static str, Vec<u8>) {
+    match owner {
+        None => (ACCOUNT_TRIE, encode_path(path)),
+        Some(o) => (STORAGE_TRIE, key(&[o.as_slice(), &encode_path(path)])),
+    }
 }
 
 /// Persists the trie's node updates and the new storage roots; with `history`, records each
 /// replaced node as changed by that block.
 pub(crate) fn write_trie(
     txn: &mut WriteTxn,
+    before: &mut dyn NodesBefore,
     output: &StateRootOutput,
     history: Option<u64>,
 ) -> Result<()> {
     for (path, node) in &output.updates.account_nodes {
-        let k = encode_path(path);
-        write_node(txn, Kind::AccountNode, &k, node.as_ref(), history)?;
+        write_node(txn, before, None, path, node.as_ref(), history)?;
     }
     for (hashed, nodes) in &output.updates.storage_nodes {
         for (path, node) in nodes {
-            let k = key(&[hashed.as_slice(), &encode_path(path)]);
-            write_node(txn, Kind::StorageNode, &k, node.as_ref(), history)?;
+            write_node(txn, before, Some(*hashed), path, node.as_ref(), history)?;
         }
     }
     for (hashed, root) in &output.storage_roots {
@@ -148,27 +220,28 @@ pub(crate) fn write_trie(
 
 fn write_node(
     txn: &mut WriteTxn,
-    kind: Kind,
-    k: &[u8],
+    before: &mut dyn NodesBefore,
+    owner: Option<B256>,
+    path: &Nibbles,
     node: Option<&BranchNodeCompact>,
     history: Option<u64>,
 ) -> Result<()> {
-    let table = kind.current();
-    let new = node.map(encode_node);
-    let old = txn.get(table, k)?;
-    if old == new {
+    let old = before.node_before(owner, path)?;
+    if old.as_ref() == node {
         return Ok(());
     }
+    let (table, k) = node_key(owner, path);
+    let kind = if owner.is_some() { Kind::StorageNode } else { Kind::AccountNode };
     if let Some(number) = history {
         let before = match &old {
-            Some(n) => [&[1u8][..], n].concat(),
+            Some(n) => [&[1u8][..], &encode_node(n)].concat(),
             None => vec![0u8],
         };
-        history::record(txn, kind, number, k, &before)?;
+        history::record(txn, kind, number, &k, &before)?;
     }
-    match new {
-        Some(n) => txn.put(table, k, &n)?,
-        None => txn.delete(table, k)?,
+    match node {
+        Some(n) => txn.put(table, &k, &encode_node(n))?,
+        None => txn.delete(table, &k)?,
     }
     Ok(())
 }

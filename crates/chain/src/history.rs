@@ -242,19 +242,15 @@ fn shards<'a, R: Reader>(
 }
 
 /// Records that block `number` changes `key`, whose value before the block is `before` (in the
-/// changeset format), unless the block already recorded it. Returns whether it recorded.
+/// changeset format). Called once per key and block: on the block's first write of the key.
 pub(crate) fn record(
     txn: &mut WriteTxn,
     kind: Kind,
     number: u64,
     key: &[u8],
     before: &[u8],
-) -> Result<bool> {
-    let ck = change_key(number, key);
-    if txn.get(kind.changes(), &ck)?.is_some() {
-        return Ok(false);
-    }
-    txn.put(kind.changes(), &ck, before)?;
+) -> Result<()> {
+    txn.put(kind.changes(), &change_key(number, key), before)?;
     let prefix = kind.index_prefix(key);
     let open = shard_key(&prefix, OPEN_SHARD);
     let mut blocks = match txn.get(kind.index(), &open)? {
@@ -272,7 +268,7 @@ pub(crate) fn record(
     }
     blocks.push(number);
     txn.put(kind.index(), &open, &encode_blocks(&blocks))?;
-    Ok(true)
+    Ok(())
 }
 
 /// Forgets block `number`, the newest in `key`'s list (unwinding), restoring the shard layout

@@ -22,9 +22,11 @@
 
 mod apply;
 mod at;
+mod cache;
 mod cursors;
 mod error;
 mod history;
+mod overlay;
 mod prune;
 mod query;
 pub mod revert;
@@ -35,6 +37,7 @@ mod types;
 mod unwind;
 mod verify;
 
+pub use cache::CacheStats;
 pub use chainstore_trie::{AccountProof, StorageProof};
 pub use error::{ChainError, Result};
 pub use prune::{HistorySize, PRUNE_BATCH_OPS, Prunable, PruneProgress, PruneReport, Retention};

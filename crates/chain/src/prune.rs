@@ -197,7 +197,7 @@ impl ChainStore {
             let total = target - start + 1;
             let (mut next, mut entries) = (start, 0u64);
             while next <= target {
-                let _writer = self.writer.lock().unwrap_or_else(|e| e.into_inner());
+                let _writer = self.lock_writer();
                 let mut txn = self.db.begin_write();
                 let mut ops = 0usize;
                 while next <= target && ops < batch_ops.max(1) {

@@ -1,16 +1,18 @@
 //! [`ChainStore`]: committing blocks.
 
+use std::cell::RefCell;
 use std::path::Path;
-use std::sync::Mutex;
+use std::sync::{Mutex, MutexGuard};
 use std::time::Instant;
 
 use alloy_primitives::B256;
 use chainstore_engine::db::{Database, Options, WriteTxn};
-use chainstore_trie::state_root;
+use chainstore_trie::{StateRootOutput, state_root};
 
-use crate::apply::{apply_state, check_new, write_block, write_trie};
-use crate::cursors::View;
+use crate::apply::{Head, apply_state, check_new, write_block, write_trie};
+use crate::cache::{CacheStats, StateCache};
 use crate::error::{ChainError, Result};
+use crate::overlay::{AfterBlock, Overlay};
 use crate::schema::{HEAD_KEY, HEADERS, META};
 use crate::{BlockCommit, CommitInfo, CommitTimings, Header};
 
@@ -21,14 +23,35 @@ use crate::{BlockCommit, CommitInfo, CommitTimings, Header};
 pub struct ChainStore {
     pub(crate) db: Database,
     /// Held while a block commit, an unwind or a prune batch builds and commits its
-    /// transaction, so that they never conflict with each other.
-    pub(crate) writer: Mutex<()>,
+    /// transaction, so that they never conflict with each other; it owns the cache of the head
+    /// state, which only writers read and change.
+    pub(crate) writer: Mutex<StateCache>,
+}
+
+/// A block ready to commit: its transaction, and what the cache applies once it committed.
+struct Prepared {
+    txn: WriteTxn,
+    header: Header,
+    timings: CommitTimings,
+    overlay: Overlay,
+    output: StateRootOutput,
 }
 
 impl ChainStore {
     /// Opens (creating if needed) a chain store in directory `path`.
     pub fn open(path: impl AsRef<Path>, options: Options) -> Result<Self> {
-        Ok(Self { db: Database::open(path, options)?, writer: Mutex::new(()) })
+        let cache = StateCache::new(options.cache_bytes as u64);
+        Ok(Self { db: Database::open(path, options)?, writer: Mutex::new(cache) })
+    }
+
+    /// Takes the writer lock (and with it the state cache).
+    pub(crate) fn lock_writer(&self) -> MutexGuard<'_, StateCache> {
+        self.writer.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Counters of the head-state cache (bytes, hits, misses, evictions).
+    pub fn cache_stats(&self) -> CacheStats {
+        self.lock_writer().stats()
     }
 
     /// The engine underneath (for stats, flush, and a node's own tables).
@@ -59,10 +82,12 @@ impl ChainStore {
     /// changed.
     pub fn commit_block(&self, block: &BlockCommit) -> Result<CommitInfo> {
         let started = Instant::now();
-        let _writer = self.writer.lock().unwrap_or_else(|e| e.into_inner());
-        let (txn, header, mut timings) = self.prepare(block)?;
+        let mut cache = self.lock_writer();
+        let Prepared { txn, header, mut timings, overlay, output } =
+            self.prepare(&mut cache, block)?;
         let commit_started = Instant::now();
         txn.commit()?;
+        cache.apply(&overlay, &output);
         timings.commit = commit_started.elapsed();
         metrics::histogram!("chainstore_chain_commit_seconds").record(started.elapsed());
         metrics::histogram!("chainstore_chain_state_root_seconds").record(timings.root);
@@ -77,13 +102,16 @@ impl ChainStore {
     /// The state root `block` would produce, without committing anything (for block builders).
     /// The block is validated as [`commit_block`](Self::commit_block) would.
     pub fn compute_state_root(&self, block: &BlockCommit) -> Result<B256> {
-        let (_txn, header, _) = self.prepare(block)?;
-        Ok(header.state_root)
+        let mut cache = self.lock_writer();
+        Ok(self.prepare(&mut cache, block)?.header.state_root)
     }
 
     /// Builds the block's transaction, ready to commit.
-    fn prepare(&self, block: &BlockCommit) -> Result<(WriteTxn, Header, CommitTimings)> {
+    fn prepare(&self, cache: &mut StateCache, block: &BlockCommit) -> Result<Prepared> {
         let started = Instant::now();
+        cache.begin_block();
+        // Under the writer lock this snapshot holds the head state, as the transaction's does.
+        let reader = self.db.begin_read();
         let mut txn = self.db.begin_write();
         let head = match txn.get_as(&META, &HEAD_KEY.to_vec())? {
             Some(n) => txn.get_as(&HEADERS, &n)?,
@@ -91,11 +119,15 @@ impl ChainStore {
         };
         validate(block, head.as_ref())?;
         check_new(&txn, block)?;
-        let changes = apply_state(&mut txn, block.number, &block.state)?;
+        let mut overlay = Overlay::default();
+        let mut head = Head { cache, reader: &reader };
+        let changes = apply_state(&mut txn, &mut head, &mut overlay, block.number, &block.state)?;
         let apply = started.elapsed();
         let root_started = Instant::now();
-        let view = View(&txn);
+        let view =
+            AfterBlock { cache: RefCell::new(head.cache), reader: &reader, overlay: &overlay };
         let output = state_root(&view, &view, &changes)?;
+        let mut head = Head { cache: view.cache.into_inner(), reader: &reader };
         let root = root_started.elapsed();
         if let Some(expected) = block.expected_state_root
             && expected != output.root
@@ -107,10 +139,11 @@ impl ChainStore {
             });
         }
         let write_started = Instant::now();
-        write_trie(&mut txn, &output, Some(block.number))?;
+        write_trie(&mut txn, &mut head, &output, Some(block.number))?;
         let header = write_block(&mut txn, block, output.root)?;
         let apply = apply + write_started.elapsed();
-        Ok((txn, header, CommitTimings { apply, root, commit: Default::default() }))
+        let timings = CommitTimings { apply, root, commit: Default::default() };
+        Ok(Prepared { txn, header, timings, overlay, output })
     }
 }
 

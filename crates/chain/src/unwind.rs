@@ -6,7 +6,7 @@ use chainstore_engine::db::WriteTxn;
 use chainstore_trie::{ChangeSet, state_root};
 
 use crate::ChainStore;
-use crate::apply::{delete_receipt_and_logs, delete_tx_index, write_trie};
+use crate::apply::{NodesOf, delete_receipt_and_logs, delete_tx_index, write_trie};
 use crate::cursors::View;
 use crate::error::{ChainError, Result};
 use crate::history::{self, Kind};
@@ -18,7 +18,9 @@ impl ChainStore {
     /// blocks, transactions, receipts, logs and every index. Afterwards block `target + 1` can
     /// be committed again.
     pub fn unwind_to(&self, target: u64) -> Result<()> {
-        let _writer = self.writer.lock().unwrap_or_else(|e| e.into_inner());
+        let mut cache = self.lock_writer();
+        // Under the writer lock, the head state (the trie nodes before the rewrite below).
+        let head_snapshot = self.db.begin_read();
         let mut txn = self.db.begin_write();
         let head = txn.get_as(&META, &HEAD_KEY.to_vec())?;
         let Some(head) = head else { return Err(ChainError::Empty) };
@@ -46,8 +48,11 @@ impl ChainStore {
         if output.root != expected {
             return Err(ChainError::UnwindRootMismatch { target, expected, computed: output.root });
         }
-        write_trie(&mut txn, &output, None)?;
+        write_trie(&mut txn, &mut NodesOf(&head_snapshot), &output, None)?;
         txn.put_as(&META, &HEAD_KEY.to_vec(), &target)?;
+        // The head changes in a way the cache does not follow: forget it (even if the commit
+        // fails, it is only reloaded).
+        cache.clear();
         txn.commit()?;
         tracing::info!(target: "chainstore::chain", from = head, to = target, "unwound");
         Ok(())

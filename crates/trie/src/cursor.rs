@@ -74,6 +74,13 @@ pub trait HashedCursorFactory {
         &self,
         hashed_address: B256,
     ) -> Result<Self::StorageCursor<'_>, TrieError>;
+
+    /// The storage root of an existing account whose storage the change being computed does not
+    /// touch, if this state knows it without computing it (a store that keeps storage roots).
+    /// `None` (the default) makes the trie derive it from the account's storage trie.
+    fn known_storage_root(&self, _hashed_address: B256) -> Result<Option<B256>, TrieError> {
+        Ok(None)
+    }
 }
 
 /// Reads stored branch nodes of one trie; used by the walker.

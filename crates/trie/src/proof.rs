@@ -5,7 +5,7 @@ use crate::{
     changes::StorageChanges,
     cursor::{HashedCursor, HashedCursorFactory, TrieCursorFactory},
     prefix_set::PrefixSet,
-    state::{account_trie, changed_storage_tries, storage_trie},
+    state::{StorageRootsOf, account_trie, changed_storage_tries, storage_trie},
 };
 use alloy_primitives::{Address, B256, Bytes, U256, keccak256};
 use alloy_rlp::EMPTY_STRING_CODE;
@@ -105,6 +105,7 @@ where
     let target = Nibbles::unpack(hashed_address);
     let mut changed: Vec<Nibbles> = changes.accounts.iter().map(Nibbles::unpack).collect();
     changed.push(target);
+    let roots = StorageRootsOf::Changed(&roots);
     let run = account_trie(nodes, state, &PrefixSet::new(changed), Some(vec![target]), &roots)?;
     let account = account.unwrap_or_default();
     let proof = AccountProof {

@@ -43,7 +43,8 @@ where
     let (storage_roots, storage_nodes) = changed_storage_tries(nodes, state, changes, None)?;
     let mut updates = TrieUpdates { storage_nodes, ..TrieUpdates::default() };
     let changed = PrefixSet::new(changes.accounts.iter().map(Nibbles::unpack).collect());
-    let run = account_trie(nodes, state, &changed, None, &storage_roots)?;
+    let changed_roots = StorageRootsOf::Changed(&storage_roots);
+    let run = account_trie(nodes, state, &changed, None, &changed_roots)?;
     updates.account_nodes = run.updates;
     tracing::debug!(
         target: "chainstore::trie",
@@ -111,28 +112,41 @@ pub fn rebuild_state_root<S: HashedCursorFactory>(state: &S) -> Result<StateRoot
         }
         entry = accounts.next()?;
     }
-    let run = account_trie(&NoNodes, state, &PrefixSet::default(), None, &storage_roots)?;
+    let all = StorageRootsOf::All(&storage_roots);
+    let run = account_trie(&NoNodes, state, &PrefixSet::default(), None, &all)?;
     updates.account_nodes = run.updates;
     Ok(StateRootOutput { root: run.root, updates, storage_roots })
 }
 
-/// Computes the account trie with the given changed keys; `storage_roots` overrides the
-/// storage root of the accounts it lists (the others' are read from their storage tries).
+/// The storage roots the account trie is given.
+pub(crate) enum StorageRootsOf<'a> {
+    /// Of the accounts whose storage changed; the others' are looked up or derived.
+    Changed(&'a BTreeMap<B256, B256>),
+    /// Of every account with storage (a rebuild): an account not listed has none.
+    All(&'a BTreeMap<B256, B256>),
+}
+
+/// Computes the account trie with the given changed keys and storage roots.
 pub(crate) fn account_trie<N, S>(
     nodes: &N,
     state: &S,
     changed: &PrefixSet,
     proof_targets: Option<Vec<Nibbles>>,
-    storage_roots: &BTreeMap<B256, B256>,
+    storage_roots: &StorageRootsOf<'_>,
 ) -> Result<TrieRun, TrieError>
 where
     N: TrieCursorFactory,
     S: HashedCursorFactory,
 {
     let mut encode = |hashed_address: &B256, account: &Account, buf: &mut Vec<u8>| {
-        let storage_root = match storage_roots.get(hashed_address) {
-            Some(root) => *root,
-            None => unchanged_storage_root(nodes, state, *hashed_address)?,
+        let storage_root = match storage_roots {
+            StorageRootsOf::Changed(roots) => match roots.get(hashed_address) {
+                Some(root) => *root,
+                None => unchanged_storage_root(nodes, state, *hashed_address)?,
+            },
+            StorageRootsOf::All(roots) => {
+                roots.get(hashed_address).copied().unwrap_or(EMPTY_ROOT_HASH)
+            }
         };
         account.to_trie_account(storage_root).encode(buf);
         Ok(())
@@ -187,6 +201,9 @@ where
     N: TrieCursorFactory,
     S: HashedCursorFactory,
 {
+    if let Some(root) = state.known_storage_root(hashed_address)? {
+        return Ok(root);
+    }
     if let Some(root) = stored_root(&mut nodes.storage_trie_cursor(hashed_address)?)? {
         return Ok(root);
     }

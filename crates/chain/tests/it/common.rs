@@ -2,9 +2,9 @@
 
 use std::collections::BTreeMap;
 
-use alloy_primitives::keccak256;
-use chainstore_chain::synth::{SynthChain, SynthConfig};
-use chainstore_chain::{BlockCommit, ChainStore};
+use alloy_primitives::{Address, B256, Bytes, U256, keccak256};
+use chainstore_chain::synth::{SplitMix64 as Rng, SynthChain, SynthConfig};
+use chainstore_chain::{AccountChange, BlockCommit, ChainStore};
 use chainstore_engine::backend::KeyRange;
 use chainstore_trie::{Account, memory::MemoryState};
 
@@ -66,4 +66,50 @@ pub(crate) fn dump(store: &ChainStore) -> Dump {
         }
     }
     out
+}
+
+pub(crate) const ADDRESSES: u8 = 10;
+pub(crate) const SLOTS: u8 = 6;
+
+pub(crate) fn address(i: u8) -> Address {
+    Address::repeat_byte(0x10 + i)
+}
+
+pub(crate) fn slot(i: u8) -> B256 {
+    B256::with_last_byte(i + 1)
+}
+
+/// A random block on top of `parent`: balance, nonce, code and storage writes (zeros among
+/// them), account deletions and recreations.
+pub(crate) fn random_block(rng: &mut Rng, number: u64, parent: B256, fork: u64) -> BlockCommit {
+    let mut state = Vec::new();
+    for _ in 0..1 + rng.below(5) {
+        let a = address(rng.below(u64::from(ADDRESSES)) as u8);
+        if rng.below(7) == 0 {
+            state.push((a, None));
+            continue;
+        }
+        let mut change = AccountChange::default();
+        if rng.below(2) == 0 {
+            change.balance = Some(U256::from(rng.below(1_000_000)));
+        }
+        if rng.below(3) == 0 {
+            change.nonce = Some(rng.below(100));
+        }
+        if rng.below(8) == 0 {
+            change.code = Some(Bytes::from(vec![0x60, rng.below(256) as u8]));
+        }
+        for _ in 0..rng.below(4) {
+            let value = if rng.below(3) == 0 { 0 } else { 1 + rng.below(1000) };
+            change.storage.push((slot(rng.below(u64::from(SLOTS)) as u8), U256::from(value)));
+        }
+        state.push((a, Some(change)));
+    }
+    BlockCommit {
+        number,
+        hash: keccak256(format!("history test block {number} fork {fork}")),
+        parent_hash: parent,
+        state,
+        ..Default::default()
+    }
 }

@@ -1,7 +1,7 @@
 //! State as of any retained block: reads and proofs against a model that keeps every state,
 //! and pruning.
 
-use alloy_primitives::{Address, B256, Bytes, U256, keccak256};
+use alloy_primitives::{Address, B256, U256, keccak256};
 use chainstore_chain::revert;
 use chainstore_chain::synth::{SplitMix64 as Rng, SynthChain};
 use chainstore_chain::{
@@ -9,53 +9,9 @@ use chainstore_chain::{
 };
 use chainstore_trie::{memory::MemoryState, verify_account_proof};
 
-use crate::common::{apply_to_model, dump, open, small_config};
-
-const ADDRESSES: u8 = 10;
-const SLOTS: u8 = 6;
-
-fn address(i: u8) -> Address {
-    Address::repeat_byte(0x10 + i)
-}
-
-fn slot(i: u8) -> B256 {
-    B256::with_last_byte(i + 1)
-}
-
-/// A random block on top of `parent`: balance, nonce, code and storage writes (zeros among
-/// them), account deletions and recreations.
-fn random_block(rng: &mut Rng, number: u64, parent: B256, fork: u64) -> BlockCommit {
-    let mut state = Vec::new();
-    for _ in 0..1 + rng.below(5) {
-        let a = address(rng.below(u64::from(ADDRESSES)) as u8);
-        if rng.below(7) == 0 {
-            state.push((a, None));
-            continue;
-        }
-        let mut change = AccountChange::default();
-        if rng.below(2) == 0 {
-            change.balance = Some(U256::from(rng.below(1_000_000)));
-        }
-        if rng.below(3) == 0 {
-            change.nonce = Some(rng.below(100));
-        }
-        if rng.below(8) == 0 {
-            change.code = Some(Bytes::from(vec![0x60, rng.below(256) as u8]));
-        }
-        for _ in 0..rng.below(4) {
-            let value = if rng.below(3) == 0 { 0 } else { 1 + rng.below(1000) };
-            change.storage.push((slot(rng.below(u64::from(SLOTS)) as u8), U256::from(value)));
-        }
-        state.push((a, Some(change)));
-    }
-    BlockCommit {
-        number,
-        hash: keccak256(format!("history test block {number} fork {fork}")),
-        parent_hash: parent,
-        state,
-        ..Default::default()
-    }
-}
+use crate::common::{
+    ADDRESSES, SLOTS, address, apply_to_model, dump, open, random_block, slot, small_config,
+};
 
 /// Commits `count` random blocks after the head, recording the model state after each.
 fn extend(store: &ChainStore, rng: &mut Rng, states: &mut Vec<MemoryState>, count: u64, fork: u64) {

@@ -2,6 +2,7 @@
 
 #![allow(clippy::unwrap_used, reason = "tests fail loudly")]
 
+mod cache;
 mod commit;
 mod common;
 mod history;

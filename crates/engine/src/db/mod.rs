@@ -80,6 +80,10 @@ pub struct Options {
     /// Limit on the store's bytes on disk (backend plus commit log); commits with puts that
     /// would exceed it fail with [`Error::QuotaExceeded`].
     pub max_bytes: Option<u64>,
+    /// Memory for the caches of the layer above the engine: the chain store keeps the head's
+    /// trie nodes and hot flat state in this many bytes (0: nothing is kept between blocks).
+    /// The engine itself does not use it.
+    pub cache_bytes: usize,
 }
 
 impl Default for Options {
@@ -93,6 +97,7 @@ impl Default for Options {
             index_batch_bytes: 16 << 20,
             index_interval: Duration::from_millis(200),
             max_bytes: None,
+            cache_bytes: 512 << 20,
         }
     }
 }
