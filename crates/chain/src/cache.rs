@@ -107,16 +107,24 @@ type NodeSet = BTreeMap<Nibbles, BranchNodeCompact>;
 #[derive(Debug)]
 struct Covered<V> {
     map: BTreeMap<B256, V>,
-    /// Disjoint covered ranges: start → end (exclusive; `None` = to the end of the key space)
-    /// and the tick of their last use.
+    /// Disjoint covered ranges by start.
     ranges: BTreeMap<B256, Range>,
 }
 
+/// A covered range.
 #[derive(Debug, Clone, Copy)]
 struct Range {
+    /// End, exclusive; `None`: to the end of the key space.
     end: Option<B256>,
+    /// Tick of its last use.
     tick: u64,
+    /// Entries inside it.
+    len: u64,
 }
+
+/// Adjacent ranges are merged while the result holds at most this many entries, so that a
+/// scan crosses few ranges and eviction still has units of a useful size.
+const MERGE_LIMIT: u64 = 4096;
 
 impl<V> Default for Covered<V> {
     fn default() -> Self {
@@ -137,20 +145,23 @@ pub(crate) fn successor(k: B256) -> Option<B256> {
     None
 }
 
+/// Whether `k` is before the exclusive bound `end`.
+fn before(k: B256, end: Option<B256>) -> bool {
+    end.is_none_or(|e| k < e)
+}
+
 impl<V> Covered<V> {
-    /// The end of the covered range containing `k`: `Some(end)` if covered.
-    fn covering(&mut self, k: B256, tick: u64) -> Option<Option<B256>> {
-        let (_, range) = self.ranges.range_mut(..=k).next_back()?;
-        if range.end.is_some_and(|end| end <= k) {
-            return None;
-        }
-        range.tick = tick;
-        Some(range.end)
+    /// The start and range covering `k`, if any.
+    fn covering_range(&mut self, k: B256) -> Option<(B256, &mut Range)> {
+        let (start, range) = self.ranges.range_mut(..=k).next_back()?;
+        before(k, range.end).then_some((*start, range))
     }
 
-    /// Where the first covered range after `k` starts.
-    fn next_start(&self, k: B256) -> Option<B256> {
-        self.ranges.range((Bound::Excluded(k), Bound::Unbounded)).next().map(|(s, _)| *s)
+    /// The end of the covered range containing `k`: `Some(end)` if covered.
+    fn covering(&mut self, k: B256, tick: u64) -> Option<Option<B256>> {
+        let (_, range) = self.covering_range(k)?;
+        range.tick = tick;
+        Some(range.end)
     }
 
     /// The first entry in `[from, end)`.
@@ -159,20 +170,62 @@ impl<V> Covered<V> {
         self.map.range((Bound::Included(from), upper)).next().map(|(k, v)| (*k, v))
     }
 
-    /// Adds a range `[start, end)` known to be uncovered, with its entries; returns the bytes
-    /// added.
+    /// Covers `[start, end)` (`start` uncovered) with the head's `entries` in it, absorbing the
+    /// ranges that start inside it and merging with adjacent ones; returns the bytes added.
     fn add(
         &mut self,
         start: B256,
-        end: Option<B256>,
+        mut end: Option<B256>,
         entries: Vec<(B256, V)>,
         each: u64,
         tick: u64,
-    ) -> u64 {
-        let bytes = RANGE_BYTES + each * entries.len() as u64;
-        self.map.extend(entries);
-        self.ranges.insert(start, Range { end, tick });
-        bytes
+    ) -> i64 {
+        let mut bytes = 0i64;
+        let mut len = 0u64;
+        let inside: Vec<B256> = match end {
+            Some(e) => self.ranges.range(start..e).map(|(s, _)| *s).collect(),
+            None => self.ranges.range(start..).map(|(s, _)| *s).collect(),
+        };
+        for s in inside {
+            if let Some(r) = self.ranges.remove(&s) {
+                bytes -= RANGE_BYTES as i64;
+                len += r.len;
+                end = match (end, r.end) {
+                    (Some(a), Some(b)) => Some(a.max(b)),
+                    _ => None,
+                };
+            }
+        }
+        for (k, v) in entries {
+            if self.map.insert(k, v).is_none() {
+                len += 1;
+                bytes += each as i64;
+            }
+        }
+        let mut start = start;
+        // Merge with the range just before, if it ends where this one starts.
+        if let Some((ps, prev)) = self.ranges.range(..start).next_back()
+            && prev.end == Some(start)
+            && prev.len + len <= MERGE_LIMIT
+        {
+            let ps = *ps;
+            len += prev.len;
+            self.ranges.remove(&ps);
+            bytes -= RANGE_BYTES as i64;
+            start = ps;
+        }
+        // Merge with the range just after, if it starts where this one ends.
+        if let Some(e) = end
+            && let Some(next) = self.ranges.get(&e).copied()
+            && next.len + len <= MERGE_LIMIT
+        {
+            len += next.len;
+            self.ranges.remove(&e);
+            bytes -= RANGE_BYTES as i64;
+            end = next.end;
+        }
+        self.ranges.insert(start, Range { end, tick, len });
+        bytes + RANGE_BYTES as i64
     }
 
     /// Drops the range starting at `start` and its entries; returns the bytes freed.
@@ -194,21 +247,24 @@ impl<V> Covered<V> {
 
     /// Sets `k` to `v` (`None`: absent) where `k` is covered; returns the change in bytes.
     fn set(&mut self, k: B256, v: Option<V>, each: u64, tick: u64) -> i64 {
-        if self.covering(k, tick).is_none() {
-            return 0;
-        }
-        let had = match v {
-            Some(v) => self.map.insert(k, v).is_some(),
-            None => return -(self.map.remove(&k).map_or(0, |_| each as i64)),
+        let Some((start, range)) = self.covering_range(k) else { return 0 };
+        range.tick = tick;
+        let change = match v {
+            Some(v) => i64::from(self.map.insert(k, v).is_none()),
+            None => -i64::from(self.map.remove(&k).is_some()),
         };
-        if had { 0 } else { each as i64 }
+        if let Some(range) = self.ranges.get_mut(&start) {
+            range.len = range.len.saturating_add_signed(change);
+        }
+        change * each as i64
     }
 
     /// Everything covered, holding exactly `entries`.
     fn complete(entries: impl IntoIterator<Item = (B256, V)>, tick: u64) -> Self {
         let mut c = Self::default();
         c.map.extend(entries);
-        c.ranges.insert(B256::ZERO, Range { end: None, tick });
+        let len = c.map.len() as u64;
+        c.ranges.insert(B256::ZERO, Range { end: None, tick, len });
         c
     }
 }
@@ -284,7 +340,7 @@ impl StateCache {
         let end = successor(hashed);
         let entries = found.map(|a| (hashed, a)).into_iter().collect();
         let bytes = self.accounts.add(hashed, end, entries, ACCOUNT_BYTES, tick);
-        self.grow(bytes);
+        self.change(bytes);
         Ok(found)
     }
 
@@ -323,9 +379,8 @@ impl StateCache {
 
     /// Loads a chunk of accounts from `from` (uncovered) on.
     fn load_accounts(&mut self, r: &ReadTxn, from: B256) -> Result<()> {
-        let stop = self.accounts.next_start(from);
-        let rows = read_chunk(r, HASHED_ACCOUNTS, &[], from, stop)?;
-        let end = chunk_end(&rows, stop);
+        let rows = read_chunk(r, HASHED_ACCOUNTS, &[], from)?;
+        let end = chunk_end(&rows);
         let mut roots = read_roots(r, from, end)?;
         let mut entries = Vec::with_capacity(rows.len());
         for (k, v) in rows {
@@ -334,7 +389,7 @@ impl StateCache {
             entries.push((k, HeadAccount { account, storage_root }));
         }
         let bytes = self.accounts.add(from, end, entries, ACCOUNT_BYTES, self.tick);
-        self.grow(bytes);
+        self.change(bytes);
         Ok(())
     }
 
@@ -372,7 +427,7 @@ impl StateCache {
         let entries = found.map(|v| (slot, v)).into_iter().collect();
         let bytes =
             self.storage_unit(owner).slots.add(slot, successor(slot), entries, SLOT_BYTES, tick);
-        self.grow(bytes);
+        self.change(bytes);
         Ok(found)
     }
 
@@ -403,11 +458,10 @@ impl StateCache {
                     }
                 }
                 None => {
-                    let stop = unit.slots.next_start(k);
                     self.miss();
                     loaded = true;
-                    let rows = read_chunk(r, HASHED_STORAGE, owner.as_slice(), k, stop)?;
-                    let end = chunk_end(&rows, stop);
+                    let rows = read_chunk(r, HASHED_STORAGE, owner.as_slice(), k)?;
+                    let end = chunk_end(&rows);
                     let entries = rows
                         .into_iter()
                         .map(|(s, v)| {
@@ -416,7 +470,7 @@ impl StateCache {
                         .collect::<Result<Vec<_>>>()?;
                     let bytes =
                         self.storage_unit(owner).slots.add(k, end, entries, SLOT_BYTES, tick);
-                    self.grow(bytes);
+                    self.change(bytes);
                 }
             }
         }
@@ -571,20 +625,16 @@ fn apply_nodes(nodes: &mut NodeSet, updates: &chainstore_trie::NodeUpdates) -> i
     delta
 }
 
-/// Reads the rows of `table` whose keys are `prefix ‖ k` with `k` in `[from, stop)`, at most
-/// [`CHUNK`] of them, as (k, value).
+/// Reads the first [`CHUNK`] rows of `table` whose keys are `prefix ‖ k` with `k >= from`, as
+/// (k, value).
 fn read_chunk(
     r: &ReadTxn,
     table: &'static str,
     prefix: &[u8],
     from: B256,
-    stop: Option<B256>,
 ) -> Result<Vec<(B256, Vec<u8>)>> {
     let start = Bound::Included([prefix, from.as_slice()].concat());
-    let end = match stop {
-        Some(s) => Bound::Excluded([prefix, s.as_slice()].concat()),
-        None => prefix_successor(prefix).map_or(Bound::Unbounded, Bound::Excluded),
-    };
+    let end = prefix_successor(prefix).map_or(Bound::Unbounded, Bound::Excluded);
     let mut rows = Vec::with_capacity(CHUNK);
     for pair in r.range(table, KeyRange { start, end }, false).map_err(db_err)?.take(CHUNK) {
         let (k, v) = pair.map_err(db_err)?;
@@ -601,12 +651,12 @@ fn read_chunk(
     Ok(rows)
 }
 
-/// Where a chunk's coverage ends: at `stop` if the chunk holds everything up to it, else just
-/// after its last key.
-fn chunk_end<V>(rows: &[(B256, V)], stop: Option<B256>) -> Option<B256> {
+/// Where a chunk's coverage ends: just after its last key if it is full, else at the end of
+/// the key space.
+fn chunk_end<V>(rows: &[(B256, V)]) -> Option<B256> {
     match rows.last() {
         Some((last, _)) if rows.len() == CHUNK => successor(*last),
-        _ => stop,
+        _ => None,
     }
 }
 
@@ -684,11 +734,32 @@ mod tests {
         assert_eq!(c.covering(k(10), 0), Some(Some(k(20))));
         assert_eq!(c.covering(k(20), 0), None);
         assert_eq!(c.first_in(k(13), Some(k(20))).map(|(k, v)| (k, *v)), Some((k(15), 2)));
-        assert_eq!(c.next_start(k(5)), Some(k(10)));
         assert_eq!(c.set(k(30), Some(9), 1, 0), 0, "outside coverage nothing is cached");
         assert_eq!(c.set(k(11), Some(9), 1, 0), 1);
         assert_eq!(c.set(k(12), None, 1, 0), -1);
+        assert_eq!(c.ranges[&k(10)].len, 2);
         assert_eq!(c.drop_range(k(10), 1), RANGE_BYTES + 2);
         assert!(c.map.is_empty() && c.ranges.is_empty());
+    }
+
+    #[test]
+    fn ranges_absorb_and_merge() {
+        let mut c: Covered<u8> = Covered::default();
+        let k = |b: u8| B256::with_last_byte(b);
+        // Points, then a chunk over them: one range.
+        c.add(k(12), Some(k(13)), vec![(k(12), 1)], 1, 0);
+        c.add(k(14), Some(k(15)), vec![], 1, 0);
+        c.add(k(10), Some(k(30)), vec![(k(12), 1), (k(20), 2)], 1, 0);
+        assert_eq!(c.ranges.len(), 1);
+        assert_eq!((c.ranges[&k(10)].end, c.ranges[&k(10)].len), (Some(k(30)), 2));
+        // Adjacent on both sides: merged.
+        c.add(k(30), Some(k(40)), vec![(k(35), 3)], 1, 0);
+        c.add(k(5), Some(k(10)), vec![], 1, 0);
+        assert_eq!(c.ranges.len(), 1);
+        assert_eq!((c.ranges[&k(5)].end, c.ranges[&k(5)].len), (Some(k(40)), 3));
+        // A range that absorbs one reaching further takes its end.
+        c.add(k(50), Some(k(60)), vec![], 1, 0);
+        c.add(k(45), Some(k(55)), vec![], 1, 0);
+        assert_eq!(c.ranges[&k(45)].end, Some(k(60)));
     }
 }
