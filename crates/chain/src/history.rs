@@ -5,16 +5,16 @@
 //!
 //! - a **changeset** entry `number ‖ key → value before the block`, the unwind and prune paths
 //!   read a whole block's changes from it; and
-//! - a **history index** entry: `number` appended to the key's sorted block list. The list is
-//!   sharded: a shard holds up to [`SHARD_CAPACITY`] numbers as LEB128 deltas and is keyed
-//!   `key ‖ last number in it`, except the newest, which is keyed `key ‖ u64::MAX`.
+//! - a **history index** entry `key ‖ number → ()`: one row per change, so that a key's rows
+//!   list the blocks that changed it in order. Recording a change is two writes and no read (a
+//!   block list sharded per key would need a read-modify-write of its open shard per change).
 //!
 //! The value of a key as of block `n` (after `n` was applied) is the changeset value of the first
 //! block above `n` that changed it, or the current value if none did: one index seek and one
 //! point read, whatever the distance from the head ([`value_at`]).
 //!
 //! Node paths have variable length, so their index keys write each nibble plus one and end the
-//! path with a zero byte: a path's shards stay together and index keys sort in path order, which
+//! path with a zero byte: a path's rows stay together and index keys sort in path order, which
 //! the historical trie cursors rely on.
 
 use alloy_primitives::B256;
@@ -23,13 +23,8 @@ use chainstore_engine::db::WriteTxn;
 use std::ops::Bound;
 
 use crate::cursors::Reader;
-use crate::error::{ChainError, Result};
+use crate::error::{ChainError, Result, corrupt};
 use crate::schema::*;
-
-/// Block numbers per index shard.
-pub(crate) const SHARD_CAPACITY: usize = 64;
-/// The shard end of a key's newest shard.
-pub(crate) const OPEN_SHARD: u64 = u64::MAX;
 
 /// A kind of key with history.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -163,82 +158,15 @@ pub(crate) fn change_key(number: u64, key: &[u8]) -> Vec<u8> {
     [&number.to_be_bytes()[..], key].concat()
 }
 
-fn shard_key(prefix: &[u8], end: u64) -> Vec<u8> {
-    [prefix, &end.to_be_bytes()].concat()
+/// The index key of `key`'s change in block `number`.
+fn index_key(kind: Kind, key: &[u8], number: u64) -> Vec<u8> {
+    let mut ik = kind.index_prefix(key);
+    ik.extend_from_slice(&number.to_be_bytes());
+    ik
 }
 
-/// Encodes an ascending block list.
-pub(crate) fn encode_blocks(blocks: &[u64]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(blocks.len() * 2);
-    let mut previous = 0u64;
-    for &b in blocks {
-        let mut delta = b - previous;
-        previous = b;
-        loop {
-            let byte = (delta & 0x7f) as u8;
-            delta >>= 7;
-            if delta == 0 {
-                out.push(byte);
-                break;
-            }
-            out.push(byte | 0x80);
-        }
-    }
-    out
-}
-
-/// Decodes [`encode_blocks`], checking that the list ascends strictly.
-pub(crate) fn decode_blocks(bytes: &[u8]) -> std::result::Result<Vec<u64>, String> {
-    let mut out = Vec::new();
-    let (mut value, mut shift, mut previous) = (0u64, 0u32, None::<u64>);
-    for &byte in bytes {
-        if shift > 63 {
-            return Err("block number overflows".into());
-        }
-        value |= u64::from(byte & 0x7f) << shift;
-        shift += 7;
-        if byte & 0x80 == 0 {
-            let number = match previous {
-                None => value,
-                Some(p) if value > 0 => p.checked_add(value).ok_or("block number overflows")?,
-                Some(_) => return Err("block list does not ascend".into()),
-            };
-            out.push(number);
-            previous = Some(number);
-            (value, shift) = (0, 0);
-        }
-    }
-    if shift != 0 {
-        return Err("block list ends inside a number".into());
-    }
-    if out.is_empty() {
-        return Err("empty block list".into());
-    }
-    Ok(out)
-}
-
-fn bad_shard(kind: Kind, key: &[u8], detail: impl std::fmt::Display) -> ChainError {
-    crate::error::corrupt(kind.index(), alloy_primitives::hex::encode(key), detail)
-}
-
-/// The shards of `key` from `from` (a shard end) on, ascending.
-fn shards<'a, R: Reader>(
-    r: &'a R,
-    kind: Kind,
-    key: &[u8],
-    from: u64,
-) -> Result<impl Iterator<Item = Result<(Vec<u8>, Vec<u64>)>> + 'a> {
-    let prefix = kind.index_prefix(key);
-    let range = KeyRange {
-        start: Bound::Included(shard_key(&prefix, from)),
-        end: Bound::Included(shard_key(&prefix, OPEN_SHARD)),
-    };
-    let key = key.to_vec();
-    Ok(r.range(kind.index(), range)?.map(move |pair| {
-        let (k, v) = pair?;
-        let blocks = decode_blocks(&v).map_err(|d| bad_shard(kind, &key, d))?;
-        Ok((k, blocks))
-    }))
+fn malformed_index_key(kind: Kind, ik: &[u8]) -> ChainError {
+    corrupt(kind.index(), alloy_primitives::hex::encode(ik), "malformed index key")
 }
 
 /// Records that block `number` changes `key`, whose value before the block is `before` (in the
@@ -251,71 +179,13 @@ pub(crate) fn record(
     before: &[u8],
 ) -> Result<()> {
     txn.put(kind.changes(), &change_key(number, key), before)?;
-    let prefix = kind.index_prefix(key);
-    let open = shard_key(&prefix, OPEN_SHARD);
-    let mut blocks = match txn.get(kind.index(), &open)? {
-        Some(v) => decode_blocks(&v).map_err(|d| bad_shard(kind, key, d))?,
-        None => Vec::new(),
-    };
-    if let Some(&last) = blocks.last() {
-        if last >= number {
-            return Err(bad_shard(kind, key, format!("block {last} listed before block {number}")));
-        }
-        if blocks.len() >= SHARD_CAPACITY {
-            txn.put(kind.index(), &shard_key(&prefix, last), &encode_blocks(&blocks))?;
-            blocks.clear();
-        }
-    }
-    blocks.push(number);
-    txn.put(kind.index(), &open, &encode_blocks(&blocks))?;
+    txn.put(kind.index(), &index_key(kind, key, number), &[])?;
     Ok(())
 }
 
-/// Forgets block `number`, the newest in `key`'s list (unwinding), restoring the shard layout
-/// it had before the block.
-pub(crate) fn forget_newest(txn: &mut WriteTxn, kind: Kind, key: &[u8], number: u64) -> Result<()> {
-    let prefix = kind.index_prefix(key);
-    let open = shard_key(&prefix, OPEN_SHARD);
-    let mut blocks = match txn.get(kind.index(), &open)? {
-        Some(v) => decode_blocks(&v).map_err(|d| bad_shard(kind, key, d))?,
-        None => Vec::new(),
-    };
-    if blocks.pop() != Some(number) {
-        return Err(bad_shard(kind, key, format!("block {number} is not the newest listed")));
-    }
-    if !blocks.is_empty() {
-        return Ok(txn.put(kind.index(), &open, &encode_blocks(&blocks))?);
-    }
-    txn.delete(kind.index(), &open)?;
-    // The block had opened a new shard by sealing the previous one: reopen that one.
-    let range = KeyRange {
-        start: Bound::Included(shard_key(&prefix, 0)),
-        end: Bound::Excluded(open.clone()),
-    };
-    let last = txn.range(kind.index(), range, true)?.next().transpose()?;
-    if let Some((sealed, v)) = last {
-        txn.delete(kind.index(), &sealed)?;
-        txn.put(kind.index(), &open, &v)?;
-    }
-    Ok(())
-}
-
-/// Forgets block `number`, the oldest in `key`'s list (pruning).
-pub(crate) fn forget_oldest(txn: &mut WriteTxn, kind: Kind, key: &[u8], number: u64) -> Result<()> {
-    let first = shards(txn, kind, key, 0)?.next().transpose()?;
-    let Some((shard, mut blocks)) = first else {
-        return Err(bad_shard(kind, key, format!("no shard lists block {number}")));
-    };
-    if blocks.first() != Some(&number) {
-        return Err(bad_shard(kind, key, format!("block {number} is not the oldest listed")));
-    }
-    blocks.remove(0);
-    if blocks.is_empty() {
-        txn.delete(kind.index(), &shard)?;
-    } else {
-        txn.put(kind.index(), &shard, &encode_blocks(&blocks))?;
-    }
-    Ok(())
+/// Forgets that block `number` changed `key` (unwinding or pruning it).
+pub(crate) fn forget(txn: &mut WriteTxn, kind: Kind, key: &[u8], number: u64) -> Result<()> {
+    Ok(txn.delete(kind.index(), &index_key(kind, key, number))?)
 }
 
 /// The first block above `n` that changed `key`.
@@ -326,8 +196,16 @@ pub(crate) fn first_change_after<R: Reader>(
     n: u64,
 ) -> Result<Option<u64>> {
     let Some(from) = n.checked_add(1) else { return Ok(None) };
-    let Some(first) = shards(r, kind, key, from)?.next().transpose()? else { return Ok(None) };
-    Ok(first.1.into_iter().find(|&b| b > n))
+    let range = KeyRange {
+        start: Bound::Included(index_key(kind, key, from)),
+        end: Bound::Included(index_key(kind, key, u64::MAX)),
+    };
+    let Some(pair) = r.range(kind.index(), range)?.next() else { return Ok(None) };
+    let (ik, _) = pair?;
+    match kind.decode_index_key(&ik) {
+        Some((_, number)) => Ok(Some(number)),
+        None => Err(malformed_index_key(kind, &ik)),
+    }
 }
 
 /// Where the value of a key as of a block is.
@@ -344,9 +222,11 @@ pub(crate) fn value_at<R: Reader>(r: &R, kind: Kind, key: &[u8], n: u64) -> Resu
     let Some(m) = first_change_after(r, kind, key, n)? else { return Ok(At::Current) };
     match r.get(kind.changes(), &change_key(m, key))? {
         Some(v) => Ok(At::Before(v)),
-        None => {
-            Err(bad_shard(kind, key, format!("block {m} is listed but has no changeset entry")))
-        }
+        None => Err(corrupt(
+            kind.changes(),
+            alloy_primitives::hex::encode(key),
+            format!("block {m} is in the history index but has no changeset entry"),
+        )),
     }
 }
 
@@ -360,8 +240,8 @@ pub(crate) fn next_indexed_key<R: Reader>(
 ) -> Result<Option<Vec<u8>>> {
     let start = match start {
         Bound::Included(k) => Bound::Included(kind.index_prefix(k)),
-        // Past every shard of the key.
-        Bound::Excluded(k) => Bound::Excluded(shard_key(&kind.index_prefix(k), OPEN_SHARD)),
+        // Past every row of the key.
+        Bound::Excluded(k) => Bound::Excluded(index_key(kind, k, u64::MAX)),
         Bound::Unbounded => Bound::Unbounded,
     };
     let end = match prefix_successor(bound) {
@@ -374,7 +254,7 @@ pub(crate) fn next_indexed_key<R: Reader>(
     let (ik, _) = pair?;
     match kind.decode_index_key(&ik) {
         Some((k, _)) => Ok(Some(k)),
-        None => Err(bad_shard(kind, &ik, "malformed index key")),
+        None => Err(malformed_index_key(kind, &ik)),
     }
 }
 
@@ -385,32 +265,20 @@ mod tests {
 
     proptest! {
         #[test]
-        fn block_lists_round_trip(mut blocks in proptest::collection::btree_set(any::<u64>(), 1..80)) {
-            let blocks: Vec<u64> = std::mem::take(&mut blocks).into_iter().collect();
-            prop_assert_eq!(decode_blocks(&encode_blocks(&blocks)).unwrap(), blocks);
-        }
-
-        #[test]
         fn node_index_keys_sort_in_path_order(
             a in proptest::collection::vec(0u8..16, 0..6),
             b in proptest::collection::vec(0u8..16, 0..6),
             ea in any::<u64>(),
             eb in any::<u64>(),
         ) {
-            let ka = shard_key(&Kind::AccountNode.index_prefix(&a), ea);
-            let kb = shard_key(&Kind::AccountNode.index_prefix(&b), eb);
+            let ka = index_key(Kind::AccountNode, &a, ea);
+            let kb = index_key(Kind::AccountNode, &b, eb);
             if a != b {
                 prop_assert_eq!(a.cmp(&b), ka.cmp(&kb));
+            } else {
+                prop_assert_eq!(ea.cmp(&eb), ka.cmp(&kb));
             }
             prop_assert_eq!(Kind::AccountNode.decode_index_key(&ka), Some((a, ea)));
         }
-    }
-
-    #[test]
-    fn malformed_block_lists_are_errors() {
-        assert!(decode_blocks(&[]).is_err());
-        assert!(decode_blocks(&[0x80]).is_err());
-        assert!(decode_blocks(&[5, 0]).is_err(), "a zero delta repeats a block");
-        assert!(decode_blocks(&[0xff; 11]).is_err());
     }
 }

@@ -229,7 +229,7 @@ fn prune_block(txn: &mut WriteTxn, what: Prunable, number: u64) -> Result<usize>
                     .map(|r| r.map(|(k, _)| k))
                     .collect::<Result<_, _>>()?;
                 for k in keys {
-                    history::forget_oldest(txn, kind, &k[8..], number)?;
+                    history::forget(txn, kind, &k[8..], number)?;
                     txn.delete(kind.changes(), &k)?;
                     ops += 2;
                 }

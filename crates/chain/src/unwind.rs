@@ -105,7 +105,7 @@ fn revert_state(txn: &mut WriteTxn, number: u64, changes: &mut ChangeSet) -> Res
                 }
                 Kind::AccountNode | Kind::StorageNode => {}
             }
-            history::forget_newest(txn, kind, key, number)?;
+            history::forget(txn, kind, key, number)?;
             txn.delete(table, &k)?;
         }
     }
