@@ -21,7 +21,7 @@ use crate::support::{
 };
 
 /// `CHAINSTORE_CRASH_SEED`, or the clock: the seed of a crash loop's kill moments.
-fn crash_seed() -> u64 {
+pub(crate) fn crash_seed() -> u64 {
     std::env::var("CHAINSTORE_CRASH_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(|| {
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()
             as u64
