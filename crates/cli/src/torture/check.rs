@@ -27,9 +27,11 @@ pub(super) struct Tally {
     pub(super) blocks: u64,
     /// Of them, with write sets over 1 MiB.
     pub(super) large_blocks: u64,
-    /// Acknowledged unwinds, prunes and compactions.
+    /// Acknowledged unwinds.
     pub(super) unwinds: u64,
+    /// Acknowledged prunes.
     pub(super) prunes: u64,
+    /// Acknowledged compactions.
     pub(super) compactions: u64,
     /// Operations in flight at a kill that turned out to have happened.
     pub(super) unacknowledged_applied: u64,
