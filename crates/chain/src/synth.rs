@@ -73,6 +73,15 @@ impl SynthChain {
         }
     }
 
+    /// A chain whose next block is block `number`, on top of the block with hash `parent`: one
+    /// this chain did not generate (a store's head after a restart or an unwind). From block 1
+    /// on it generates transfers as [`new`](Self::new) does, with nonces counted from zero;
+    /// give each resumed chain its own `config.seed`, so that its block and transaction hashes
+    /// are new to the store.
+    pub fn resume(config: SynthConfig, number: u64, parent: B256) -> Self {
+        Self { next: number, parent, ..Self::new(config) }
+    }
+
     /// The address of account `i`.
     pub fn account(i: u64) -> Address {
         Address::from_slice(&keccak256(format!("account {i}"))[12..])
@@ -81,6 +90,11 @@ impl SynthChain {
     /// The address of token contract `i`.
     pub fn token(i: u64) -> Address {
         Address::from_slice(&keccak256(format!("token {i}"))[12..])
+    }
+
+    /// The contract whose storage [`next_large_block`](Self::next_large_block) writes.
+    pub fn bulk_contract() -> Address {
+        Address::from_slice(&keccak256("bulk contract")[12..])
     }
 
     fn random(&mut self) -> u64 {
@@ -123,6 +137,26 @@ impl SynthChain {
         let block = if self.next == 0 { self.genesis() } else { self.transfers() };
         self.parent = block.hash;
         self.next += 1;
+        block
+    }
+
+    /// The next block, made large: the block [`next_block`](Self::next_block) would return,
+    /// plus about `slots` storage writes to [`bulk_contract`](Self::bulk_contract) (each slot of
+    /// `0..2 * slots` with probability one half; one write in eight deletes its slot), so that
+    /// the bulk contract's storage stays bounded however many large blocks follow.
+    pub fn next_large_block(&mut self, slots: u64) -> BlockCommit {
+        let mut block = self.next_block();
+        let mut storage = Vec::new();
+        for i in 0..2 * slots {
+            let r = self.random();
+            if r & 1 == 0 {
+                continue;
+            }
+            let value = if r & 0xe == 0 { U256::ZERO } else { U256::from(r >> 4) };
+            storage.push((B256::from(U256::from(i)), value));
+        }
+        let bulk = AccountChange { nonce: Some(1), storage, ..Default::default() };
+        block.state.push((Self::bulk_contract(), Some(bulk)));
         block
     }
 
@@ -176,5 +210,48 @@ impl SynthChain {
         }
         block.state = touched.into_iter().map(|(a, c)| (a, Some(c))).collect();
         block
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(seed: u64) -> SynthConfig {
+        SynthConfig { accounts: 50, tokens: 2, txs_per_block: 4, seed }
+    }
+
+    #[test]
+    fn a_resumed_chain_continues_from_its_parent_with_new_hashes() {
+        let mut original = SynthChain::new(config(1));
+        let blocks: Vec<_> = (0..4).map(|_| original.next_block()).collect();
+        let mut resumed = SynthChain::resume(config(2), 3, blocks[2].hash);
+        let block = resumed.next_block();
+        assert_eq!((block.number, block.parent_hash), (3, blocks[2].hash));
+        assert_ne!(block.hash, blocks[3].hash);
+        assert!(
+            block
+                .transactions
+                .iter()
+                .all(|t| blocks[3].transactions.iter().all(|o| o.hash != t.hash))
+        );
+        assert_eq!(resumed.next_block().parent_hash, block.hash);
+    }
+
+    #[test]
+    fn a_large_block_writes_distinct_bulk_slots_in_a_bounded_range() {
+        let mut chain = SynthChain::new(config(1));
+        chain.next_block();
+        let block = chain.next_large_block(1000);
+        let (address, change) = block.state.last().unwrap();
+        assert_eq!(*address, SynthChain::bulk_contract());
+        let slots: Vec<U256> =
+            change.as_ref().unwrap().storage.iter().map(|(s, _)| (*s).into()).collect();
+        assert!((800..1200).contains(&slots.len()), "{} slots", slots.len());
+        assert!(slots.windows(2).all(|w| w[0] < w[1]), "slots are distinct");
+        assert!(slots.iter().all(|s| *s < U256::from(2000)));
+        let deletes = change.as_ref().unwrap().storage.iter().filter(|(_, v)| v.is_zero()).count();
+        assert!((50..250).contains(&deletes), "{deletes} deletes");
+        assert_eq!(chain.next_block().parent_hash, block.hash);
     }
 }

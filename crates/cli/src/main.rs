@@ -21,6 +21,7 @@ mod prune;
 mod receipt;
 mod stats;
 mod storage;
+mod torture;
 mod tx;
 mod unwind;
 mod verify;
@@ -76,6 +77,9 @@ enum Command {
     Compact(compact::Args),
     /// Commit-log diagnostics (`inspect`) and explicit repair (`repair`).
     Wal(wal::Args),
+    /// Crash soak: SIGKILL a child doing ingest, unwind, prune and compact; check that nothing
+    /// acknowledged is lost.
+    Torture(torture::Args),
     /// Comparative benchmarks: the system under test and its baselines in one run.
     Bench(bench::BenchArgs),
 }
@@ -100,6 +104,7 @@ fn main() -> std::process::ExitCode {
         Command::Stats(a) => stats::run(&cli.global, a),
         Command::Compact(a) => compact::run(&cli.global, a),
         Command::Wal(a) => wal::run(&cli.global, a),
+        Command::Torture(a) => torture::run(&cli.global, a),
         Command::Bench(a) => bench::run(a),
     };
     match result {

@@ -9,15 +9,19 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
+use chainstore_chain::BlockCommit;
 use chainstore_chain::synth::{SplitMix64 as Rng, SynthChain};
+use chainstore_engine::vfs::RealFs;
+use chainstore_engine::wal::{RecoveryMode, inspect};
 use serde_json::Value;
 
 use crate::support::{
     assert_verifies, chainstore, head, json_lines, line, lines, run_ok, synth_blocks,
+    synth_large_blocks,
 };
 
 /// `CHAINSTORE_CRASH_SEED`, or the clock: the seed of a crash loop's kill moments.
-fn crash_seed() -> u64 {
+pub(crate) fn crash_seed() -> u64 {
     std::env::var("CHAINSTORE_CRASH_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(|| {
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()
             as u64
@@ -72,15 +76,48 @@ fn killed_run(data: &Path, input: String, acks: usize, delay: Duration) -> Run {
 #[test]
 fn sigkill_during_ingest_loses_no_acknowledged_block() {
     let iterations = if std::env::var_os("CI").is_some() { 50 } else { 15 };
+    ingest_crash_loop("crash loop", &synth_blocks(iterations * 5, 11), iterations);
+}
+
+/// The same loop with blocks whose write sets are over 1 MiB: a kill lands mid-commit (root
+/// computation, log append, memtable) far more often, and recovery replays large records.
+#[test]
+fn sigkill_during_large_block_ingest_loses_no_acknowledged_block() {
+    let iterations = if std::env::var_os("CI").is_some() { 25 } else { 8 };
+    let blocks = synth_large_blocks(iterations * 3, 13);
+    let largest = largest_write_set(&blocks[..3]);
+    assert!(largest >= 1 << 20, "the largest write set is {largest} bytes");
+    eprintln!("large blocks: write sets up to {largest} bytes");
+    ingest_crash_loop("large-block crash loop", &blocks, iterations);
+}
+
+/// The largest write set (commit-log record payload) of committing `blocks` to a new store.
+/// The log keeps its active segment (64 MiB), so the records of a few blocks are all in it.
+fn largest_write_set(blocks: &[BlockCommit]) -> usize {
+    let dir = tempfile::tempdir().unwrap();
+    let store = crate::support::open(dir.path());
+    for block in blocks {
+        store.commit_block(block).unwrap();
+    }
+    store.close().unwrap();
+    let mut largest = 0;
+    let wal = dir.path().join("wal");
+    inspect(&RealFs, &wal, RecoveryMode::Strict, &mut |r| largest = largest.max(r.payload.len()))
+        .unwrap();
+    largest
+}
+
+/// Ingests `blocks` through `iterations` killed runs of `chainstore ingest -`, checking after
+/// each kill; then ingests the rest and compares with an uninterrupted run.
+fn ingest_crash_loop(name: &str, blocks: &[BlockCommit], iterations: usize) {
     let seed = crash_seed();
-    eprintln!("crash loop seed {seed} (set CHAINSTORE_CRASH_SEED to repeat)");
+    eprintln!("{name} seed {seed} (set CHAINSTORE_CRASH_SEED to repeat)");
     let mut rng = Rng(seed);
-    let blocks = synth_blocks(iterations * 5, 11);
 
     // The uninterrupted run gives the expected acknowledgement of every block.
     let reference = tempfile::tempdir().unwrap();
     let expected =
-        json_lines(&run_ok(reference.path(), &["ingest", "-"], lines(&blocks).as_bytes()));
+        json_lines(&run_ok(reference.path(), &["ingest", "-"], lines(blocks).as_bytes()));
     assert_eq!(expected.len(), blocks.len());
 
     let dir = tempfile::tempdir().unwrap();
@@ -120,7 +157,7 @@ fn sigkill_during_ingest_loses_no_acknowledged_block() {
         next = store_next;
     }
     eprintln!(
-        "crash loop: resumed at block {next} of {}, {unacknowledged} unacknowledged commits",
+        "{name}: resumed at block {next} of {}, {unacknowledged} unacknowledged commits",
         blocks.len()
     );
     // Resume without interruption to the end: the same final state as the reference.

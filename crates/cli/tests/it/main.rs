@@ -12,6 +12,7 @@ mod query_logs;
 mod query_records;
 mod query_state;
 mod support;
+mod torture;
 
 use std::process::Command;
 

@@ -63,12 +63,33 @@ pub(crate) const SYNTH_ACCOUNTS: u64 = 300;
 /// Token contracts of the synthetic chains of these tests.
 pub(crate) const SYNTH_TOKENS: u64 = 4;
 
+/// Storage writes of a large block ([`SynthChain::next_large_block`]): a write set of about
+/// 1.5 MiB (the large-block crash loop checks it is over 1 MiB).
+pub(crate) const LARGE_BLOCK_SLOTS: u64 = 4096;
+
+fn synth_chain(seed: u64) -> SynthChain {
+    SynthChain::new(SynthConfig {
+        accounts: SYNTH_ACCOUNTS,
+        tokens: SYNTH_TOKENS,
+        txs_per_block: 12,
+        seed,
+    })
+}
+
 /// A small synthetic chain (block 0 funds every account).
 pub(crate) fn synth_blocks(n: usize, seed: u64) -> Vec<BlockCommit> {
-    let config =
-        SynthConfig { accounts: SYNTH_ACCOUNTS, tokens: SYNTH_TOKENS, txs_per_block: 12, seed };
-    let mut chain = SynthChain::new(config);
+    let mut chain = synth_chain(seed);
     (0..n).map(|_| chain.next_block()).collect()
+}
+
+/// The same chain with large blocks: after block 0, every block also writes
+/// [`LARGE_BLOCK_SLOTS`] storage slots.
+pub(crate) fn synth_large_blocks(n: usize, seed: u64) -> Vec<BlockCommit> {
+    let mut chain = synth_chain(seed);
+    let genesis = chain.next_block();
+    std::iter::once(genesis)
+        .chain((1..n).map(|_| chain.next_large_block(LARGE_BLOCK_SLOTS)))
+        .collect()
 }
 
 /// One commit line.
