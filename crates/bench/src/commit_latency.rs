@@ -29,7 +29,7 @@ use chainstore_chain::synth::{SplitMix64, SynthChain, transfer_topic};
 use chainstore_chain::{
     AccountChange, BlockCommit, ChainError, ChainStore, Log, Receipt, Transaction,
 };
-use chainstore_engine::db::Options;
+use chainstore_engine::db::{Options, decode_write_set};
 use chainstore_engine::vfs::{
     LockGuard, OpenMode, RealFs, Vfs, VfsFile, write_all_at, write_zeros,
 };
@@ -437,8 +437,7 @@ impl Workload {
     }
 }
 
-/// One table operation of a write set: table, key, value (`None`: delete).
-pub(crate) type WriteOp = (String, Vec<u8>, Option<Vec<u8>>);
+pub(crate) use chainstore_engine::db::WriteOp;
 
 /// A commit-log record captured on its way to disk.
 pub(crate) struct CapturedRecord {
@@ -493,43 +492,6 @@ impl CaptureFs {
             n => Err(err(format!("{n} records written for one commit"))),
         }
     }
-}
-
-/// Decodes a write-set payload (layout in `chainstore_engine::db`'s `writeset` module and
-/// `docs/format.md`): `u32` count, then per operation kind (1 put, 2 delete), table name,
-/// key and, for a put, value, with little-endian `u32` lengths (`u8` for the name).
-fn decode_write_set(mut buf: &[u8]) -> std::result::Result<Vec<WriteOp>, String> {
-    fn take<'a>(buf: &mut &'a [u8], n: usize) -> std::result::Result<&'a [u8], String> {
-        if buf.len() < n {
-            return Err(format!("write set truncated ({n} bytes wanted, {} left)", buf.len()));
-        }
-        let (head, tail) = buf.split_at(n);
-        *buf = tail;
-        Ok(head)
-    }
-    fn len32(buf: &mut &[u8]) -> std::result::Result<usize, String> {
-        let b = take(buf, 4)?;
-        Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize)
-    }
-    let count = len32(&mut buf)?;
-    let mut ops = Vec::with_capacity(count.min(buf.len()));
-    for _ in 0..count {
-        let kind = take(&mut buf, 1)?[0];
-        let name_len = take(&mut buf, 1)?[0] as usize;
-        let table = String::from_utf8_lossy(take(&mut buf, name_len)?).into_owned();
-        let key_len = len32(&mut buf)?;
-        let key = take(&mut buf, key_len)?.to_vec();
-        let value = match kind {
-            1 => {
-                let n = len32(&mut buf)?;
-                Some(take(&mut buf, n)?.to_vec())
-            }
-            2 => None,
-            k => return Err(format!("unknown operation kind {k}")),
-        };
-        ops.push((table, key, value));
-    }
-    Ok(ops)
 }
 
 /// Whether `buf` may carry records (not a zero fill, not a segment header).

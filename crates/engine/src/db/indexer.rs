@@ -105,7 +105,11 @@ fn index_once(inner: &Inner) -> Result<()> {
     };
     if target > from {
         inner.lock_indexer().oldest_unindexed = None;
-        let ops = inner.memtable.read().unwrap_or_else(|e| e.into_inner()).unindexed(from, target);
+        let ops = inner.memtable.read().unwrap_or_else(|e| e.into_inner()).unindexed(
+            from,
+            target,
+            &inner.lock_tables(),
+        );
         let started = Instant::now();
         inner.backend.apply(&ops, target)?;
         metrics::histogram!("chainstore_indexer_backend_commit_seconds").record(started.elapsed());

@@ -1,53 +1,81 @@
 //! Recent writes, multi-versioned, until the indexer has put them into the backend.
 //!
-//! Keys are composite: `[table name length][table name][key]`, so one ordered map serves every
-//! table and the entries of one table are contiguous and sorted by key.
+//! One ordered map per table (by the process's table id), keyed by the key bytes alone.
 
 use std::collections::BTreeMap;
-use std::ops::Bound;
 use std::sync::Arc;
 
+use super::writeset::{TableId, Tables, Value, Writes};
 use crate::backend::{KeyRange, Op};
-
-/// A value, or `None` for a deletion.
-pub(crate) type Value = Option<Arc<[u8]>>;
 
 /// Per-version bookkeeping overhead counted against the memtable budget.
 const VERSION_OVERHEAD: usize = 48;
 
 #[derive(Debug, Default)]
 pub(crate) struct Memtable {
-    map: BTreeMap<Vec<u8>, Vec<(u64, Value)>>,
+    tables: Vec<BTreeMap<Box<[u8]>, Versions>>,
     bytes: usize,
 }
 
-/// The composite key of `key` in `table`.
-pub(crate) fn composite(table: &str, key: &[u8]) -> Vec<u8> {
-    let mut ck = Vec::with_capacity(1 + table.len() + key.len());
-    ck.push(table.len() as u8);
-    ck.extend_from_slice(table.as_bytes());
-    ck.extend_from_slice(key);
-    ck
+/// The versions of one key, oldest first (almost always one: no allocation for it).
+#[derive(Debug)]
+enum Versions {
+    One((u64, Value)),
+    Many(Vec<(u64, Value)>),
 }
 
-/// Splits a composite key into table name and key.
-pub(crate) fn split(ck: &[u8]) -> (&str, &[u8]) {
-    let n = ck[0] as usize;
-    // Composite keys are only ever built from valid `&str` table names.
-    let table = std::str::from_utf8(&ck[1..1 + n]).unwrap_or_default();
-    (table, &ck[1 + n..])
-}
-
-pub(crate) fn bound(table: &str, b: &Bound<Vec<u8>>, end: bool) -> Bound<Vec<u8>> {
-    match b {
-        Bound::Included(k) => Bound::Included(composite(table, k)),
-        Bound::Excluded(k) => Bound::Excluded(composite(table, k)),
-        Bound::Unbounded if end => match crate::backend::prefix_successor(&composite(table, b"")) {
-            Some(s) => Bound::Excluded(s),
-            None => Bound::Unbounded,
-        },
-        Bound::Unbounded => Bound::Included(composite(table, b"")),
+impl Versions {
+    fn as_slice(&self) -> &[(u64, Value)] {
+        match self {
+            Versions::One(pair) => std::slice::from_ref(pair),
+            Versions::Many(v) => v,
+        }
     }
+
+    /// The newest version at or below `at`.
+    fn at(&self, at: u64) -> Option<&Value> {
+        match self {
+            Versions::One((seq, value)) => (*seq <= at).then_some(value),
+            Versions::Many(v) => v.iter().rev().find(|(s, _)| *s <= at).map(|(_, v)| v),
+        }
+    }
+
+    fn newest_seq(&self) -> u64 {
+        match self {
+            Versions::One((seq, _)) => *seq,
+            Versions::Many(v) => v.last().map_or(0, |(s, _)| *s),
+        }
+    }
+
+    fn push(&mut self, seq: u64, value: Value) {
+        match self {
+            Versions::One(_) => {
+                if let Versions::One(first) = std::mem::replace(self, Versions::Many(Vec::new())) {
+                    *self = Versions::Many(vec![first, (seq, value)]);
+                }
+            }
+            Versions::Many(v) => v.push((seq, value)),
+        }
+    }
+
+    /// Drops the versions at or below `bound`; returns the bytes of the values dropped and how
+    /// many, and whether any version is left.
+    fn drop_through(&mut self, bound: u64) -> (usize, usize, bool) {
+        match self {
+            Versions::One((seq, value)) if *seq <= bound => (value_len(value), 1, false),
+            Versions::One(_) => (0, 0, true),
+            Versions::Many(v) => {
+                let keep_from = v.partition_point(|(s, _)| *s <= bound);
+                let freed = v[..keep_from].iter().map(|(_, v)| value_len(v)).sum();
+                v.drain(..keep_from);
+                (freed, keep_from, !v.is_empty())
+            }
+        }
+    }
+}
+
+fn value_len(v: &Value) -> usize {
+    v.as_ref().map_or(0, |v| v.len())
 }
 
 impl Memtable {
@@ -55,23 +83,48 @@ impl Memtable {
         self.bytes
     }
 
-    /// The newest version of `ck` at or below `at`: `Some(None)` is a deletion, `None` means the
-    /// memtable does not know (read the backend).
-    pub(crate) fn get(&self, ck: &[u8], at: u64) -> Option<Value> {
-        let versions = self.map.get(ck)?;
-        versions.iter().rev().find(|(seq, _)| *seq <= at).map(|(_, v)| v.clone())
+    fn table(&self, id: TableId) -> Option<&BTreeMap<Box<[u8]>, Versions>> {
+        self.tables.get(id as usize)
     }
 
-    /// Whether `ck` has a version newer than `seq` (a write-write conflict).
-    pub(crate) fn has_newer(&self, ck: &[u8], seq: u64) -> bool {
-        self.map.get(ck).is_some_and(|v| v.last().is_some_and(|(s, _)| *s > seq))
+    /// The newest version of `key` in `table` at or below `at`: `Some(None)` is a deletion,
+    /// `None` means the memtable does not know (read the backend).
+    pub(crate) fn get(&self, table: TableId, key: &[u8], at: u64) -> Option<Value> {
+        self.table(table)?.get(key)?.at(at).cloned()
+    }
+
+    /// Whether `key` has a version newer than `seq` (a write-write conflict).
+    pub(crate) fn has_newer(&self, table: TableId, key: &[u8], seq: u64) -> bool {
+        self.table(table).and_then(|t| t.get(key)).is_some_and(|v| v.newest_seq() > seq)
     }
 
     /// Adds the versions of one commit.
-    pub(crate) fn insert(&mut self, seq: u64, ops: impl Iterator<Item = (Vec<u8>, Value)>) {
-        for (ck, value) in ops {
-            self.bytes += ck.len() + value.as_ref().map_or(0, |v| v.len()) + VERSION_OVERHEAD;
-            self.map.entry(ck).or_default().push((seq, value));
+    pub(crate) fn insert(&mut self, seq: u64, writes: Writes) {
+        for (table, ops) in writes {
+            self.insert_table(seq, table, ops);
+        }
+    }
+
+    /// Adds one table's versions of one commit.
+    pub(crate) fn insert_table(
+        &mut self,
+        seq: u64,
+        table: TableId,
+        ops: impl IntoIterator<Item = (Box<[u8]>, Value)>,
+    ) {
+        let index = table as usize;
+        if self.tables.len() <= index {
+            self.tables.resize_with(index + 1, BTreeMap::new);
+        }
+        let map = &mut self.tables[index];
+        for (key, value) in ops {
+            self.bytes += key.len() + value_len(&value) + VERSION_OVERHEAD;
+            match map.get_mut(&key) {
+                Some(versions) => versions.push(seq, value),
+                None => {
+                    map.insert(key, Versions::One((seq, value)));
+                }
+            }
         }
     }
 
@@ -79,22 +132,21 @@ impl Memtable {
     /// key order (descending with `reverse`); deletions included as `None`.
     pub(crate) fn range(
         &self,
-        table: &str,
+        table: TableId,
         range: &KeyRange,
         at: u64,
         reverse: bool,
         limit: usize,
     ) -> Vec<(Vec<u8>, Value)> {
+        let Some(map) = self.table(table) else { return Vec::new() };
         if range.is_empty() {
             return Vec::new();
         }
-        let bounds = (bound(table, &range.start, false), bound(table, &range.end, true));
-        let prefix = 1 + table.len();
-        let visible = |(ck, versions): (&Vec<u8>, &Vec<(u64, Value)>)| {
-            let (_, v) = versions.iter().rev().find(|(seq, _)| *seq <= at)?;
-            Some((ck[prefix..].to_vec(), v.clone()))
+        #[expect(clippy::borrowed_box, reason = "the map's item type")]
+        let visible = |(k, versions): (&Box<[u8]>, &Versions)| {
+            versions.at(at).map(|v| (k.to_vec(), v.clone()))
         };
-        let iter = self.map.range(bounds);
+        let iter = map.range::<[u8], _>(range.as_slices());
         if reverse {
             iter.rev().filter_map(visible).take(limit).collect()
         } else {
@@ -103,54 +155,42 @@ impl Memtable {
     }
 
     /// The operations that bring a backend at checkpoint `after` to `upto`: the newest version at
-    /// or below `upto` of every key written after `after`, sorted by table and key.
-    pub(crate) fn unindexed(&self, after: u64, upto: u64) -> Vec<Op> {
+    /// or below `upto` of every key written after `after`, by table and key.
+    pub(crate) fn unindexed(&self, after: u64, upto: u64, names: &Tables) -> Vec<Op> {
         let mut ops = Vec::new();
-        let mut last_table: Option<Arc<str>> = None;
-        for (ck, versions) in &self.map {
-            let Some((seq, value)) = versions.iter().rev().find(|(s, _)| *s <= upto) else {
-                continue;
-            };
-            if *seq <= after {
-                continue;
-            }
-            let (table, key) = split(ck);
-            let table = match &last_table {
-                Some(t) if &**t == table => t.clone(),
-                _ => {
-                    let t: Arc<str> = Arc::from(table);
-                    last_table = Some(t.clone());
-                    t
+        for (id, map) in self.tables.iter().enumerate() {
+            let mut table: Option<Arc<str>> = None;
+            for (key, versions) in map {
+                let Some((seq, value)) = versions.as_slice().iter().rev().find(|(s, _)| *s <= upto)
+                else {
+                    continue;
+                };
+                if *seq <= after {
+                    continue;
                 }
-            };
-            ops.push((table, key.to_vec(), value.as_ref().map(|v| v.to_vec())));
+                let name = table.get_or_insert_with(|| names.name(id as TableId).clone());
+                ops.push((name.clone(), key.to_vec(), value.as_ref().map(|v| v.to_vec())));
+            }
         }
         ops
     }
 
-    /// The names of the tables with entries, sorted.
-    pub(crate) fn tables(&self) -> Vec<String> {
-        let mut names: Vec<String> = Vec::new();
-        for ck in self.map.keys() {
-            let (table, _) = split(ck);
-            if names.last().is_none_or(|l| l != table) {
-                names.push(table.to_string());
-            }
-        }
-        names
+    /// The names of the tables with entries.
+    pub(crate) fn tables(&self, names: &Tables) -> Vec<String> {
+        let used = self.tables.iter().enumerate().filter(|(_, m)| !m.is_empty());
+        used.map(|(id, _)| names.name(id as TableId).to_string()).collect()
     }
 
     /// Drops every version at or below `bound` (the backend snapshot of every reader has them).
     pub(crate) fn collect_garbage(&mut self, bound: u64) {
         let mut freed = 0;
-        self.map.retain(|ck, versions| {
-            let keep_from = versions.partition_point(|(seq, _)| *seq <= bound);
-            for (_, v) in &versions[..keep_from] {
-                freed += ck.len() + v.as_ref().map_or(0, |v| v.len()) + VERSION_OVERHEAD;
-            }
-            versions.drain(..keep_from);
-            !versions.is_empty()
-        });
+        for map in &mut self.tables {
+            map.retain(|key, versions| {
+                let (bytes, count, left) = versions.drop_through(bound);
+                freed += bytes + count * (key.len() + VERSION_OVERHEAD);
+                left
+            });
+        }
         self.bytes -= freed;
     }
 }
@@ -163,47 +203,50 @@ mod tests {
         Some(Arc::from(s.as_bytes()))
     }
 
+    fn one(m: &mut Memtable, seq: u64, table: TableId, key: &str, value: Value) {
+        m.insert_table(seq, table, [(key.as_bytes().into(), value)]);
+    }
+
     #[test]
     fn versions_by_sequence() {
         let mut m = Memtable::default();
-        m.insert(1, [(composite("t", b"a"), v("1"))].into_iter());
-        m.insert(3, [(composite("t", b"a"), None)].into_iter());
-        m.insert(5, [(composite("t", b"a"), v("5"))].into_iter());
-        let ck = composite("t", b"a");
-        assert_eq!(m.get(&ck, 0), None);
-        assert_eq!(m.get(&ck, 2), Some(v("1")));
-        assert_eq!(m.get(&ck, 4), Some(None));
-        assert_eq!(m.get(&ck, 9), Some(v("5")));
-        assert!(m.has_newer(&ck, 4) && !m.has_newer(&ck, 5));
+        one(&mut m, 1, 0, "a", v("1"));
+        one(&mut m, 3, 0, "a", None);
+        one(&mut m, 5, 0, "a", v("5"));
+        assert_eq!(m.get(0, b"a", 0), None);
+        assert_eq!(m.get(0, b"a", 2), Some(v("1")));
+        assert_eq!(m.get(0, b"a", 4), Some(None));
+        assert_eq!(m.get(0, b"a", 9), Some(v("5")));
+        assert_eq!(m.get(1, b"a", 9), None, "another table");
+        assert!(m.has_newer(0, b"a", 4) && !m.has_newer(0, b"a", 5));
         m.collect_garbage(3);
-        assert_eq!(m.get(&ck, 4), None, "collected versions fall through to the backend");
-        assert_eq!(m.get(&ck, 5), Some(v("5")));
+        assert_eq!(m.get(0, b"a", 4), None, "collected versions fall through to the backend");
+        assert_eq!(m.get(0, b"a", 5), Some(v("5")));
         m.collect_garbage(5);
         assert_eq!(m.bytes(), 0);
     }
 
     #[test]
     fn ranges_stay_inside_their_table() {
+        let mut names = Tables::default();
+        let (a, ab, b) = (names.intern("a"), names.intern("ab"), names.intern("b"));
         let mut m = Memtable::default();
-        for (t, k) in [("a", "1"), ("a", "2"), ("ab", "0"), ("b", "1")] {
-            m.insert(1, [(composite(t, k.as_bytes()), v(k))].into_iter());
+        for (t, k) in [(a, "1"), (a, "2"), (ab, "0"), (b, "1")] {
+            one(&mut m, 1, t, k, v(k));
         }
         let keys = |r: Vec<(Vec<u8>, Value)>| r.into_iter().map(|(k, _)| k).collect::<Vec<_>>();
         assert_eq!(
-            keys(m.range("a", &KeyRange::all(), 1, false, usize::MAX)),
+            keys(m.range(a, &KeyRange::all(), 1, false, usize::MAX)),
             vec![b"1".to_vec(), b"2".to_vec()]
         );
         assert_eq!(
-            keys(m.range("a", &KeyRange::all(), 1, true, usize::MAX)),
+            keys(m.range(a, &KeyRange::all(), 1, true, usize::MAX)),
             vec![b"2".to_vec(), b"1".to_vec()]
         );
-        assert_eq!(
-            keys(m.range("ab", &KeyRange::all(), 1, false, usize::MAX)),
-            vec![b"0".to_vec()]
-        );
-        let ops = m.unindexed(0, 1);
+        assert_eq!(keys(m.range(ab, &KeyRange::all(), 1, false, usize::MAX)), vec![b"0".to_vec()]);
+        let ops = m.unindexed(0, 1, &names);
         assert_eq!(ops.len(), 4);
-        // Composite keys order tables by name length first: a, b, ab.
-        assert_eq!((&*ops[3].0, ops[3].1.as_slice()), ("ab", &b"0"[..]));
+        assert_eq!((&*ops[2].0, ops[2].1.as_slice()), ("ab", &b"0"[..]));
+        assert_eq!(m.tables(&names), vec!["a", "ab", "b"]);
     }
 }

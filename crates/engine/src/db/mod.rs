@@ -33,6 +33,7 @@ use self::memtable::Memtable;
 pub use self::merge::PairIter;
 pub use self::table::{Codec, Table};
 pub use self::txn::{ReadTxn, WriteTxn};
+pub use self::writeset::{WriteOp, decode_write_set};
 use crate::backend::{Backend, BackendSnapshot, MemoryBackend, RedbBackend, RedbOptions};
 use crate::vfs::{LockGuard, OpenMode, RealFs, Vfs, lock_owner, read_all, write_all_at};
 use crate::wal::{Durability, Wal, WalOptions};
@@ -136,6 +137,8 @@ struct Inner {
     backend: Arc<dyn Backend>,
     wal: Wal,
     memtable: RwLock<Memtable>,
+    /// The table names this process has seen, with their ids (memtable and write sets).
+    tables: RwLock<writeset::Tables>,
     mem_bytes: AtomicU64,
     view: Mutex<View>,
     published: Condvar,
@@ -165,7 +168,7 @@ struct View {
 #[derive(Debug, Default)]
 struct Inflight {
     next_id: u64,
-    writes: HashMap<u64, Arc<Vec<Vec<u8>>>>,
+    writes: HashMap<u64, Arc<writeset::Writes>>,
 }
 
 #[derive(Debug, Default)]
@@ -208,6 +211,7 @@ impl Database {
         let snapshot = backend.snapshot()?;
         let checkpoint = snapshot.checkpoint();
         let mut memtable = Memtable::default();
+        let mut tables = writeset::Tables::default();
         let mut replayed_bytes: Vec<(u64, u64)> = Vec::new();
         let mut bad_record = None;
         let wal_opts = WalOptions { max_bytes: None, ..opts.wal };
@@ -217,9 +221,11 @@ impl Database {
                     return;
                 }
                 match replay(rec.ty, rec.payload) {
-                    Ok(ops) => {
+                    Ok(decoded) => {
                         let before = memtable.bytes();
-                        memtable.insert(rec.seq, ops.into_iter());
+                        for (name, ops) in decoded {
+                            memtable.insert_table(rec.seq, tables.intern(&name), ops);
+                        }
                         replayed_bytes.push((rec.seq, (memtable.bytes() - before) as u64));
                     }
                     Err(detail) => bad_record = Some(Error::CorruptRecord { seq: rec.seq, detail }),
@@ -239,6 +245,7 @@ impl Database {
             backend,
             wal,
             memtable: RwLock::new(memtable),
+            tables: RwLock::new(tables),
             mem_bytes,
             view: Mutex::new(View {
                 visible,
@@ -348,13 +355,12 @@ impl Drop for Database {
     }
 }
 
-/// Decodes a replayed log record into memtable entries.
-fn replay(ty: u8, payload: &[u8]) -> Result<Vec<(Vec<u8>, memtable::Value)>, String> {
+/// Decodes a replayed log record: per table name, its writes.
+fn replay(ty: u8, payload: &[u8]) -> Result<writeset::Decoded, String> {
     if ty != writeset::WRITE_SET {
         return Err(format!("unknown record type {ty}"));
     }
-    let ops = writeset::decode(payload)?;
-    Ok(ops.into_iter().map(|(t, k, v)| (memtable::composite(&t, &k), v.map(Arc::from))).collect())
+    writeset::decode(payload)
 }
 
 /// Checks (or, in a new directory, writes) the `FORMAT` file: format version and backend.
@@ -426,6 +432,23 @@ impl Inner {
 
     fn lock_indexer(&self) -> MutexGuard<'_, IndexerState> {
         self.indexer.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn lock_tables(&self) -> std::sync::RwLockReadGuard<'_, writeset::Tables> {
+        self.tables.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The id of table `name`, if this process has seen it.
+    fn table_id(&self, name: &str) -> Option<writeset::TableId> {
+        self.lock_tables().id(name)
+    }
+
+    /// The id of table `name`, giving it one if it has none.
+    fn intern_table(&self, name: &str) -> writeset::TableId {
+        if let Some(id) = self.table_id(name) {
+            return id;
+        }
+        self.tables.write().unwrap_or_else(|e| e.into_inner()).intern(name)
     }
 
     /// Takes a consistent (sequence number, backend snapshot) pair and pins the snapshot's

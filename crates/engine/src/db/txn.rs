@@ -1,16 +1,16 @@
 //! Read snapshots and write transactions.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::ops::Bound;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
+use super::Inner;
 use super::error::{Error, Result};
-use super::memtable::{self, composite, split};
 use super::merge::{Merge, PairIter, from_backend};
 use super::table::{Codec, Table};
-use super::{Inner, writeset};
+use super::writeset::{self, TableId, Value, Writes};
 use crate::backend::{BackendSnapshot, KeyRange};
 use crate::wal::Durability;
 
@@ -37,7 +37,7 @@ impl ReadTxn {
     /// The value of `key` in `table`.
     pub fn get(&self, table: &str, key: &[u8]) -> Result<Option<Vec<u8>>> {
         validate_table(table)?;
-        let found = self.memtable_get(&composite(table, key));
+        let found = self.inner.table_id(table).and_then(|id| self.memtable_get(id, key));
         match found {
             Some(v) => Ok(v.map(|v| v.to_vec())),
             None => Ok(self.backend.get(table, key)?),
@@ -50,7 +50,7 @@ impl ReadTxn {
         let base = from_backend(self.backend.range(table, &range, reverse)?);
         let overlay = MemtableRange {
             inner: self.inner.clone(),
-            table: table.to_string(),
+            table: self.inner.table_id(table),
             range,
             at: self.seq,
             reverse,
@@ -70,7 +70,7 @@ impl ReadTxn {
     pub fn tables(&self) -> Result<Vec<String>> {
         let mut names = self.backend.tables()?;
         let memtable = self.inner.memtable.read().unwrap_or_else(|e| e.into_inner());
-        names.extend(memtable.tables());
+        names.extend(memtable.tables(&self.inner.lock_tables()));
         names.sort();
         names.dedup();
         Ok(names)
@@ -81,8 +81,8 @@ impl ReadTxn {
         decode(table, self.get(table.name(), &key.encode())?)
     }
 
-    fn memtable_get(&self, ck: &[u8]) -> Option<memtable::Value> {
-        self.inner.memtable.read().unwrap_or_else(|e| e.into_inner()).get(ck, self.seq)
+    fn memtable_get(&self, table: TableId, key: &[u8]) -> Option<Value> {
+        self.inner.memtable.read().unwrap_or_else(|e| e.into_inner()).get(table, key, self.seq)
     }
 }
 
@@ -93,7 +93,8 @@ type OverlayIter<'a> = Box<dyn Iterator<Item = (Vec<u8>, Option<Vec<u8>>)> + Sen
 /// followed by a few `next`s costs a few entries, not the whole range.
 struct MemtableRange {
     inner: Arc<Inner>,
-    table: String,
+    /// The table's id, if it has one (a table without one has no recent writes).
+    table: Option<TableId>,
     /// What remains to be fetched.
     range: KeyRange,
     at: u64,
@@ -108,9 +109,9 @@ impl Iterator for MemtableRange {
 
     fn next(&mut self) -> Option<Self::Item> {
         if self.buf.is_empty() && !self.done {
+            let table = self.table?;
             let memtable = self.inner.memtable.read().unwrap_or_else(|e| e.into_inner());
-            let entries =
-                memtable.range(&self.table, &self.range, self.at, self.reverse, self.chunk);
+            let entries = memtable.range(table, &self.range, self.at, self.reverse, self.chunk);
             drop(memtable);
             self.done = entries.len() < self.chunk;
             if let Some((last, _)) = entries.last() {
@@ -134,13 +135,26 @@ impl Drop for ReadTxn {
 #[derive(Debug)]
 pub struct WriteTxn {
     snapshot: ReadTxn,
-    writes: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+    writes: Writes,
     durability: Durability,
 }
 
 impl WriteTxn {
     pub(super) fn new(snapshot: ReadTxn, durability: Durability) -> Self {
-        Self { snapshot, writes: BTreeMap::new(), durability }
+        Self { snapshot, writes: Writes::new(), durability }
+    }
+
+    /// This transaction's write of `key` in `table`, if it wrote it.
+    fn own(&self, table: &str, key: &[u8]) -> Option<&Value> {
+        let id = self.snapshot.inner.table_id(table)?;
+        self.writes.get(&id)?.get(key)
+    }
+
+    fn write(&mut self, table: &str, key: &[u8], value: Value) -> Result<()> {
+        validate_table(table)?;
+        let id = self.snapshot.inner.intern_table(table);
+        self.writes.entry(id).or_default().insert(key.into(), value);
+        Ok(())
     }
 
     /// Overrides the database's durability for this commit.
@@ -151,35 +165,30 @@ impl WriteTxn {
     /// The value of `key` in `table`, including this transaction's own writes.
     pub fn get(&self, table: &str, key: &[u8]) -> Result<Option<Vec<u8>>> {
         validate_table(table)?;
-        match self.writes.get(&composite(table, key)) {
-            Some(v) => Ok(v.clone()),
+        match self.own(table, key) {
+            Some(v) => Ok(v.as_ref().map(|v| v.to_vec())),
             None => self.snapshot.get(table, key),
         }
     }
 
     /// Sets `key` in `table` to `value`.
     pub fn put(&mut self, table: &str, key: &[u8], value: &[u8]) -> Result<()> {
-        validate_table(table)?;
-        self.writes.insert(composite(table, key), Some(value.to_vec()));
-        Ok(())
+        self.write(table, key, Some(Arc::from(value)))
     }
 
     /// Deletes `key` from `table` (a no-op if it is absent).
     pub fn delete(&mut self, table: &str, key: &[u8]) -> Result<()> {
-        validate_table(table)?;
-        self.writes.insert(composite(table, key), None);
-        Ok(())
+        self.write(table, key, None)
     }
 
     /// The pairs of `table` in `range`, including this transaction's own writes.
     pub fn range(&self, table: &str, range: KeyRange, reverse: bool) -> Result<PairIter<'_>> {
         let base = self.snapshot.range(table, range.clone(), reverse)?;
-        if range.is_empty() {
-            return Ok(base);
-        }
-        let bounds =
-            (memtable::bound(table, &range.start, false), memtable::bound(table, &range.end, true));
-        let own = self.writes.range(bounds).map(|(ck, v)| (split(ck).1.to_vec(), v.clone()));
+        let own_writes = self.snapshot.inner.table_id(table).and_then(|id| self.writes.get(&id));
+        let Some(own_writes) = own_writes.filter(|_| !range.is_empty()) else { return Ok(base) };
+        let own = own_writes
+            .range::<[u8], _>(range.as_slices())
+            .map(|(k, v)| (k.to_vec(), v.as_ref().map(|v| v.to_vec())));
         let own: OverlayIter<'_> = if reverse { Box::new(own.rev()) } else { Box::new(own) };
         Ok(Box::new(Merge::new(own, base, reverse)))
     }
@@ -223,67 +232,74 @@ impl WriteTxn {
     /// write set to the commit log (group commit), and returns its sequence number once it is
     /// durable and visible to new snapshots. A transaction without writes commits trivially.
     pub fn commit(self) -> Result<u64> {
-        if self.writes.is_empty() {
+        if self.writes.values().all(|w| w.is_empty()) {
             return Ok(self.snapshot.seq);
         }
         let started = Instant::now();
         let inner = self.snapshot.inner.clone();
-        let payload = writeset::encode(self.writes.iter().map(|(ck, v)| {
-            let (table, key) = split(ck);
-            (table, key, v.as_deref())
-        }));
-        let has_puts = self.writes.values().any(Option::is_some);
+        let payload = writeset::encode(&self.writes, &inner.lock_tables());
+        let has_puts = self.writes.values().flat_map(|w| w.values()).any(Option::is_some);
         let prepared = inner.wal.prepare(writeset::WRITE_SET, &payload)?;
+        drop(payload);
         inner.check_quota(prepared.len() as u64, has_puts)?;
         inner.wait_for_room();
-        let keys: Arc<Vec<Vec<u8>>> = Arc::new(self.writes.keys().cloned().collect());
+        let snapshot_seq = self.snapshot.seq;
+        let writes = Arc::new(self.writes);
         let (ticket, id) = {
             let mut inflight = inner.commit.lock().unwrap_or_else(|e| e.into_inner());
-            self.check_conflicts(&inflight.writes)?;
+            check_conflicts(&inner, &writes, snapshot_seq, &inflight.writes)?;
             let ticket = inner.wal.submit_prepared(prepared)?;
             let id = inflight.next_id;
             inflight.next_id += 1;
-            inflight.writes.insert(id, keys);
+            inflight.writes.insert(id, writes);
             (ticket, id)
         };
         let waited = inner.wal.wait(ticket, self.durability);
+        // Out of the in-flight set and into the memtable under the commit lock, so that no
+        // conflict check runs between the two.
+        let mut inflight = inner.commit.lock().unwrap_or_else(|e| e.into_inner());
+        let writes = inflight.writes.remove(&id);
         if let Err(e) = waited {
-            inner.commit.lock().unwrap_or_else(|e| e.into_inner()).writes.remove(&id);
             return Err(e.into());
         }
+        let writes = writes.map(|w| Arc::try_unwrap(w).unwrap_or_else(|shared| (*shared).clone()));
         let added = {
             let mut memtable = inner.memtable.write().unwrap_or_else(|e| e.into_inner());
             let before = memtable.bytes();
-            memtable
-                .insert(ticket.seq, self.writes.into_iter().map(|(ck, v)| (ck, v.map(Arc::from))));
+            memtable.insert(ticket.seq, writes.unwrap_or_default());
             memtable.bytes() - before
         };
+        drop(inflight);
         let total = inner.mem_bytes.fetch_add(added as u64, Ordering::Relaxed) + added as u64;
         metrics::gauge!("chainstore_db_memtable_bytes").set(total as f64);
-        inner.commit.lock().unwrap_or_else(|e| e.into_inner()).writes.remove(&id);
         inner.publish(ticket.seq, added as u64);
         metrics::histogram!("chainstore_db_commit_seconds").record(started.elapsed());
         Ok(ticket.seq)
     }
+}
 
-    fn check_conflicts(
-        &self,
-        inflight: &std::collections::HashMap<u64, Arc<Vec<Vec<u8>>>>,
-    ) -> Result<()> {
-        let memtable = self.snapshot.inner.memtable.read().unwrap_or_else(|e| e.into_inner());
-        let conflict = self.writes.keys().find(|ck| {
-            memtable.has_newer(ck, self.snapshot.seq)
-                || inflight.values().any(|keys| keys.binary_search(ck).is_ok())
+/// First committer wins: a key this transaction writes must not have a version newer than its
+/// snapshot, in the memtable or in a commit between log submission and the memtable.
+fn check_conflicts(
+    inner: &Inner,
+    writes: &Writes,
+    snapshot_seq: u64,
+    inflight: &HashMap<u64, Arc<Writes>>,
+) -> Result<()> {
+    let memtable = inner.memtable.read().unwrap_or_else(|e| e.into_inner());
+    for (table, table_writes) in writes {
+        let others: Vec<_> = inflight.values().filter_map(|w| w.get(table)).collect();
+        let conflict = table_writes.keys().find(|key| {
+            memtable.has_newer(*table, key, snapshot_seq)
+                || others.iter().any(|w| w.contains_key(&***key))
         });
-        match conflict {
-            Some(ck) => {
-                metrics::counter!("chainstore_db_conflicts_total").increment(1);
-                let (table, key) = split(ck);
-                Err(Error::Conflict { table: table.to_string(), key: key.to_vec() })
-            }
-            None => Ok(()),
+        if let Some(key) = conflict {
+            metrics::counter!("chainstore_db_conflicts_total").increment(1);
+            let name = inner.lock_tables().name(*table).to_string();
+            return Err(Error::Conflict { table: name, key: key.to_vec() });
         }
     }
+    Ok(())
 }
 
 fn decode<K: Codec, V: Codec>(table: &Table<K, V>, bytes: Option<Vec<u8>>) -> Result<Option<V>> {

@@ -1,14 +1,21 @@
-//! The payload of a commit-log record of type [`WRITE_SET`]: one transaction's writes.
+//! The writes of one transaction: in memory ([`Writes`], keyed by table id) and as the payload of
+//! a commit-log record of type [`WRITE_SET`] (keyed by table name, each name written once).
 //!
 //! ```text
-//! u32 LE  number of operations
-//! per operation:
-//!   u8      kind: 1 = put, 2 = delete
-//!   u8      table name length, then the name (UTF-8)
-//!   u32 LE  key length, then the key
-//!   put only: u32 LE value length, then the value
+//! u16 LE  number of tables
+//! per table:
+//!   u8      name length (1..=255), then the name (UTF-8)
+//!   u32 LE  number of operations on the table, in key order
+//!   per operation:
+//!     u8      kind: 1 = put, 2 = delete
+//!     u32 LE  key length, then the key
+//!     put only: u32 LE value length, then the value
 //! ```
+//!
+//! Table ids are the process's own (a [`Tables`] registry interns names as they are first used):
+//! a record names its tables, so it reads the same in any process.
 
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 /// Record type of a write set in the commit log.
@@ -17,64 +24,134 @@ pub(crate) const WRITE_SET: u8 = 1;
 const PUT: u8 = 1;
 const DELETE: u8 = 2;
 
-/// One decoded operation: table, key, and `Some(value)` for a put or `None` for a delete.
-pub(crate) type WriteOp = (Arc<str>, Vec<u8>, Option<Vec<u8>>);
+/// A table's number in this process.
+pub(crate) type TableId = u32;
 
-/// Encodes operations (table, key, value-or-delete).
-pub(crate) fn encode<'a>(
-    ops: impl ExactSizeIterator<Item = (&'a str, &'a [u8], Option<&'a [u8]>)>,
-) -> Vec<u8> {
-    let mut out = Vec::new();
-    out.extend_from_slice(&(ops.len() as u32).to_le_bytes());
-    for (table, key, value) in ops {
-        out.push(if value.is_some() { PUT } else { DELETE });
-        out.push(table.len() as u8);
-        out.extend_from_slice(table.as_bytes());
-        out.extend_from_slice(&(key.len() as u32).to_le_bytes());
-        out.extend_from_slice(key);
-        if let Some(v) = value {
-            out.extend_from_slice(&(v.len() as u32).to_le_bytes());
-            out.extend_from_slice(v);
+/// A value, or `None` for a deletion.
+pub(crate) type Value = Option<Arc<[u8]>>;
+
+/// One table's writes, by key.
+pub(crate) type TableWrites = BTreeMap<Box<[u8]>, Value>;
+
+/// A transaction's writes, by table.
+pub(crate) type Writes = BTreeMap<TableId, TableWrites>;
+
+/// The table names of this process, each with a number.
+#[derive(Debug, Default)]
+pub(crate) struct Tables {
+    ids: HashMap<Arc<str>, TableId>,
+    names: Vec<Arc<str>>,
+}
+
+impl Tables {
+    /// The id of `name`, if it has one.
+    pub(crate) fn id(&self, name: &str) -> Option<TableId> {
+        self.ids.get(name).copied()
+    }
+
+    /// The id of `name`, giving it the next one if it has none.
+    pub(crate) fn intern(&mut self, name: &str) -> TableId {
+        if let Some(id) = self.id(name) {
+            return id;
+        }
+        let id = self.names.len() as TableId;
+        let name: Arc<str> = Arc::from(name);
+        self.names.push(name.clone());
+        self.ids.insert(name, id);
+        id
+    }
+
+    /// The name of table `id` (ids come only from [`Tables::intern`]).
+    pub(crate) fn name(&self, id: TableId) -> &Arc<str> {
+        &self.names[id as usize]
+    }
+}
+
+/// Encodes `writes` (every table in it must be in `tables`).
+pub(crate) fn encode(writes: &Writes, tables: &Tables) -> Vec<u8> {
+    let size: usize = writes
+        .iter()
+        .map(|(id, w)| {
+            1 + tables.name(*id).len()
+                + 4
+                + w.iter()
+                    .map(|(k, v)| 5 + k.len() + v.as_ref().map_or(0, |v| 4 + v.len()))
+                    .sum::<usize>()
+        })
+        .sum();
+    let mut out = Vec::with_capacity(2 + size);
+    let used: Vec<_> = writes.iter().filter(|(_, w)| !w.is_empty()).collect();
+    out.extend_from_slice(&(used.len() as u16).to_le_bytes());
+    for (id, table_writes) in used {
+        let name = tables.name(*id);
+        out.push(name.len() as u8);
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(&(table_writes.len() as u32).to_le_bytes());
+        for (key, value) in table_writes {
+            out.push(if value.is_some() { PUT } else { DELETE });
+            out.extend_from_slice(&(key.len() as u32).to_le_bytes());
+            out.extend_from_slice(key);
+            if let Some(v) = value {
+                out.extend_from_slice(&(v.len() as u32).to_le_bytes());
+                out.extend_from_slice(v);
+            }
         }
     }
     out
 }
 
+/// A decoded write set: per table name, the operations in key order.
+pub(crate) type Decoded = Vec<(String, Vec<(Box<[u8]>, Value)>)>;
+
 /// Decodes a write set; the error says what is wrong and where.
-pub(crate) fn decode(mut buf: &[u8]) -> Result<Vec<WriteOp>, String> {
+pub(crate) fn decode(mut buf: &[u8]) -> Result<Decoded, String> {
     let total = buf.len();
-    let count = read_u32(&mut buf, total)?;
-    let mut ops = Vec::with_capacity((count as usize).min(buf.len() / 7));
-    let mut tables: Vec<Arc<str>> = Vec::new();
+    let count = u16::from_le_bytes(take(&mut buf, 2, total)?.try_into().unwrap_or_default());
+    let mut out = Vec::with_capacity(usize::from(count));
     for _ in 0..count {
-        let kind = take(&mut buf, 1, total)?[0];
         let name_len = take(&mut buf, 1, total)?[0] as usize;
+        if name_len == 0 {
+            return Err(format!("empty table name at byte {}", total - buf.len()));
+        }
         let name = std::str::from_utf8(take(&mut buf, name_len, total)?)
-            .map_err(|_| format!("table name is not UTF-8 at byte {}", total - buf.len()))?;
-        let table = match tables.iter().find(|t| &***t == name) {
-            Some(t) => t.clone(),
-            None => {
-                let t: Arc<str> = Arc::from(name);
-                tables.push(t.clone());
-                t
-            }
-        };
-        let key_len = read_u32(&mut buf, total)? as usize;
-        let key = take(&mut buf, key_len, total)?.to_vec();
-        let value = match kind {
-            PUT => {
-                let len = read_u32(&mut buf, total)? as usize;
-                Some(take(&mut buf, len, total)?.to_vec())
-            }
-            DELETE => None,
-            k => return Err(format!("unknown operation kind {k}")),
-        };
-        ops.push((table, key, value));
+            .map_err(|_| format!("table name is not UTF-8 at byte {}", total - buf.len()))?
+            .to_string();
+        let ops = read_u32(&mut buf, total)? as usize;
+        let mut table = Vec::with_capacity(ops.min(buf.len() / 5));
+        for _ in 0..ops {
+            let kind = take(&mut buf, 1, total)?[0];
+            let key_len = read_u32(&mut buf, total)? as usize;
+            let key: Box<[u8]> = take(&mut buf, key_len, total)?.into();
+            let value = match kind {
+                PUT => {
+                    let len = read_u32(&mut buf, total)? as usize;
+                    Some(Arc::from(take(&mut buf, len, total)?))
+                }
+                DELETE => None,
+                k => return Err(format!("unknown operation kind {k}")),
+            };
+            table.push((key, value));
+        }
+        out.push((name, table));
     }
     if !buf.is_empty() {
         return Err(format!("{} trailing bytes", buf.len()));
     }
-    Ok(ops)
+    Ok(out)
+}
+
+/// One operation of a decoded write set: table, key, value (`None`: delete).
+pub type WriteOp = (String, Vec<u8>, Option<Vec<u8>>);
+
+/// Decodes the payload of a commit-log record of the database (type 1, a write set) into its
+/// operations, for tools that read the log.
+pub fn decode_write_set(payload: &[u8]) -> Result<Vec<WriteOp>, String> {
+    Ok(decode(payload)?
+        .into_iter()
+        .flat_map(|(table, ops)| {
+            ops.into_iter().map(move |(k, v)| (table.clone(), k.into_vec(), v.map(|v| v.to_vec())))
+        })
+        .collect())
 }
 
 fn take<'a>(buf: &mut &'a [u8], n: usize, total: usize) -> Result<&'a [u8], String> {
@@ -95,22 +172,38 @@ fn read_u32(buf: &mut &[u8], total: usize) -> Result<u32, String> {
 mod tests {
     use super::*;
 
-    type Borrowed<'a> = (&'a str, &'a [u8], Option<&'a [u8]>);
-
     #[test]
     fn round_trip_and_damage() {
-        let ops: Vec<Borrowed<'_>> =
-            vec![("a", b"k1", Some(b"v1")), ("bb", b"", None), ("a", b"k2", Some(b""))];
-        let bytes = encode(ops.clone().into_iter());
-        let decoded = decode(&bytes).unwrap();
-        let back: Vec<Borrowed<'_>> =
-            decoded.iter().map(|(t, k, v)| (&**t, k.as_slice(), v.as_deref())).collect();
-        assert_eq!(back, ops);
+        let mut tables = Tables::default();
+        let (a, bb) = (tables.intern("a"), tables.intern("bb"));
+        let mut writes = Writes::new();
+        let v = |s: &[u8]| Some(Arc::<[u8]>::from(s));
+        writes.entry(a).or_default().insert(b"k1"[..].into(), v(b"v1"));
+        writes.entry(a).or_default().insert(b"k2"[..].into(), v(b""));
+        writes.entry(bb).or_default().insert(b""[..].into(), None);
+        let bytes = encode(&writes, &tables);
+        let decoded = decode_write_set(&bytes).unwrap();
+        let ops: Vec<WriteOp> = vec![
+            ("a".into(), b"k1".to_vec(), Some(b"v1".to_vec())),
+            ("a".into(), b"k2".to_vec(), Some(Vec::new())),
+            ("bb".into(), Vec::new(), None),
+        ];
+        assert_eq!(decoded, ops);
         for cut in 0..bytes.len() {
             assert!(decode(&bytes[..cut]).is_err(), "truncation at {cut} accepted");
         }
         let mut extra = bytes.clone();
         extra.push(0);
         assert!(decode(&extra).is_err());
+    }
+
+    #[test]
+    fn ids_are_interned_once() {
+        let mut tables = Tables::default();
+        assert_eq!(tables.intern("x"), 0);
+        assert_eq!(tables.intern("y"), 1);
+        assert_eq!(tables.intern("x"), 0);
+        assert_eq!((tables.id("y"), tables.id("z")), (Some(1), None));
+        assert_eq!(&**tables.name(1), "y");
     }
 }
