@@ -12,7 +12,7 @@ use chainstore_trie::{
 
 use crate::cache::{HeadAccount, StateCache};
 use crate::error::{ChainError, Result, corrupt};
-use crate::history::{self, Kind};
+use crate::history::{BlockHistory, Kind};
 use crate::overlay::Overlay;
 use crate::schema::*;
 use crate::{AccountChange, BlockCommit, Header};
@@ -24,24 +24,30 @@ pub(crate) struct Head<'a> {
     pub(crate) reader: &'a ReadTxn,
 }
 
+/// What a block being applied writes besides the transaction's own rows: the block's view of
+/// the state after it, and its history.
+pub(crate) struct Applied {
+    pub(crate) overlay: Overlay,
+    pub(crate) history: BlockHistory,
+}
+
 /// Applies the state diff of block `number` to `txn` and `overlay`, recording the replaced
 /// values; returns what the trie must recompute.
 pub(crate) fn apply_state(
     txn: &mut WriteTxn,
     head: &mut Head<'_>,
-    overlay: &mut Overlay,
-    number: u64,
+    applied: &mut Applied,
     state: &[(Address, Option<AccountChange>)],
 ) -> Result<ChangeSet> {
     let mut changes = ChangeSet::new();
     for (address, change) in state {
         let hashed = keccak256(address);
-        let previous = match overlay.account(hashed) {
+        let previous = match applied.overlay.account(hashed) {
             Some(current) => current,
             None => {
                 // The block's first write of the account: record it as it was before.
                 let before = head.cache.account(head.reader, hashed)?;
-                record_account(txn, number, hashed, before.as_ref())?;
+                record_account(txn, &mut applied.history, hashed, before.as_ref())?;
                 before.map(|a| a.account)
             }
         };
@@ -51,8 +57,8 @@ pub(crate) fn apply_state(
                 if previous.is_some() {
                     txn.delete(HASHED_ACCOUNTS, hashed.as_slice())?;
                 }
-                overlay.set_account(hashed, None);
-                wipe_storage(txn, head, overlay, number, hashed)?;
+                applied.overlay.set_account(hashed, None);
+                wipe_storage(txn, head, applied, hashed)?;
                 changes.wipe_hashed_storage(hashed);
             }
             Some(c) => {
@@ -75,10 +81,10 @@ pub(crate) fn apply_state(
                     }
                 }
                 txn.put(HASHED_ACCOUNTS, hashed.as_slice(), &encode_account(&account))?;
-                overlay.set_account(hashed, Some(account));
+                applied.overlay.set_account(hashed, Some(account));
                 for (slot, value) in &c.storage {
                     let hashed_slot = keccak256(slot);
-                    set_slot(txn, head, overlay, number, hashed, hashed_slot, *value)?;
+                    set_slot(txn, head, applied, hashed, hashed_slot, *value)?;
                     changes.touch_hashed_slot(hashed, hashed_slot);
                 }
             }
@@ -90,7 +96,7 @@ pub(crate) fn apply_state(
 /// Records the account (with its storage root) as it was before block `number`.
 fn record_account(
     txn: &mut WriteTxn,
-    number: u64,
+    history: &mut BlockHistory,
     hashed: B256,
     before: Option<&HeadAccount>,
 ) -> Result<()> {
@@ -98,30 +104,29 @@ fn record_account(
         Some(a) => [&[1u8][..], &encode_account(&a.account), a.storage_root.as_slice()].concat(),
         None => vec![0u8],
     };
-    history::record(txn, Kind::Account, number, hashed.as_slice(), &value)
+    history.record(txn, Kind::Account, hashed.as_slice(), &value)
 }
 
 fn set_slot(
     txn: &mut WriteTxn,
     head: &mut Head<'_>,
-    overlay: &mut Overlay,
-    number: u64,
+    applied: &mut Applied,
     hashed: B256,
     slot: B256,
     value: U256,
 ) -> Result<()> {
     let k = key(&[hashed.as_slice(), slot.as_slice()]);
-    if !overlay.slot_written(hashed, slot) {
+    if !applied.overlay.slot_written(hashed, slot) {
         // The block's first write of the slot: record it as it was before.
         let before = head.cache.slot(head.reader, hashed, slot)?.unwrap_or_default();
-        history::record(txn, Kind::Storage, number, &k, &before.to_be_bytes::<32>())?;
+        applied.history.record(txn, Kind::Storage, &k, &before.to_be_bytes::<32>())?;
     }
     if value.is_zero() {
         txn.delete(HASHED_STORAGE, &k)?;
     } else {
         txn.put(HASHED_STORAGE, &k, &value.to_be_bytes::<32>())?;
     }
-    overlay.set_slot(hashed, slot, value);
+    applied.overlay.set_slot(hashed, slot, value);
     Ok(())
 }
 
@@ -129,8 +134,7 @@ fn set_slot(
 fn wipe_storage(
     txn: &mut WriteTxn,
     head: &mut Head<'_>,
-    overlay: &mut Overlay,
-    number: u64,
+    applied: &mut Applied,
     hashed: B256,
 ) -> Result<()> {
     // The account's slots as of now: the head's, with this block's writes so far.
@@ -140,9 +144,9 @@ fn wipe_storage(
         .collect::<Result<_, _>>()?;
     for k in slots {
         let slot = B256::from_slice(&k[32..]);
-        set_slot(txn, head, overlay, number, hashed, slot, U256::ZERO)?;
+        set_slot(txn, head, applied, hashed, slot, U256::ZERO)?;
     }
-    overlay.wipe_storage(hashed);
+    applied.overlay.wipe_storage(hashed);
     txn.delete_as(&STORAGE_ROOTS, &hashed.0)?;
     Ok(())
 }
@@ -198,14 +202,14 @@ pub(crate) fn write_trie(
     txn: &mut WriteTxn,
     before: &mut dyn NodesBefore,
     output: &StateRootOutput,
-    history: Option<u64>,
+    mut history: Option<&mut BlockHistory>,
 ) -> Result<()> {
     for (path, node) in &output.updates.account_nodes {
-        write_node(txn, before, None, path, node.as_ref(), history)?;
+        write_node(txn, before, None, path, node.as_ref(), history.as_deref_mut())?;
     }
     for (hashed, nodes) in &output.updates.storage_nodes {
         for (path, node) in nodes {
-            write_node(txn, before, Some(*hashed), path, node.as_ref(), history)?;
+            write_node(txn, before, Some(*hashed), path, node.as_ref(), history.as_deref_mut())?;
         }
     }
     for (hashed, root) in &output.storage_roots {
@@ -224,7 +228,7 @@ fn write_node(
     owner: Option<B256>,
     path: &Nibbles,
     node: Option<&BranchNodeCompact>,
-    history: Option<u64>,
+    history: Option<&mut BlockHistory>,
 ) -> Result<()> {
     let old = before.node_before(owner, path)?;
     if old.as_ref() == node {
@@ -232,12 +236,12 @@ fn write_node(
     }
     let (table, k) = node_key(owner, path);
     let kind = if owner.is_some() { Kind::StorageNode } else { Kind::AccountNode };
-    if let Some(number) = history {
+    if let Some(history) = history {
         let before = match &old {
             Some(n) => [&[1u8][..], &encode_node(n)].concat(),
             None => vec![0u8],
         };
-        history::record(txn, kind, number, &k, &before)?;
+        history.record(txn, kind, &k, &before)?;
     }
     match node {
         Some(n) => txn.put(table, &k, &encode_node(n))?,

@@ -72,7 +72,7 @@ impl<'a, R: Reader> AtCursor<'a, R> {
             let value = match history::value_at(self.reader, self.kind, &candidate, self.n)? {
                 At::Current => current.filter(|(k, _)| *k == candidate).map(|(_, v)| v),
                 At::Before(v) => self.kind.before_value(&v).map_err(|d| {
-                    corrupt(self.kind.changes(), alloy_primitives::hex::encode(&candidate), d)
+                    corrupt(self.kind.history(), alloy_primitives::hex::encode(&candidate), d)
                 })?,
             };
             if let Some(v) = value {
@@ -169,7 +169,7 @@ pub(crate) fn account_at(r: &ReadTxn, hashed: B256, n: u64) -> Result<Option<Acc
         At::Before(v) => match history::account_change(&v) {
             Ok(Some((bytes, root))) => (bytes.to_vec(), root),
             Ok(None) => return Ok(None),
-            Err(d) => return Err(corrupt(ACCOUNT_CHANGES, hashed, d)),
+            Err(d) => return Err(corrupt(ACCOUNT_HISTORY, hashed, d)),
         },
     };
     let a = decode_account(&bytes).map_err(|d| corrupt(HASHED_ACCOUNTS, hashed, d))?;

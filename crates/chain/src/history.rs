@@ -3,18 +3,17 @@
 //! Four kinds of keys have history: accounts, storage slots, account-trie nodes and
 //! storage-trie nodes. For each, a block writes
 //!
-//! - a **changeset** entry `number ‖ key → value before the block`, the unwind and prune paths
-//!   read a whole block's changes from it; and
-//! - a **history index** entry `key ‖ number → ()`: one row per change, so that a key's rows
-//!   list the blocks that changed it in order. Recording a change is two writes and no read (a
-//!   block list sharded per key would need a read-modify-write of its open shard per change).
+//! - a **history row** per key it changes: `key ‖ number → value before the block`. A key's rows
+//!   list the blocks that changed it in order, each with the value the block replaced; and
+//! - one **change list** per block: `number → the keys it changed`, from which unwinding and
+//!   pruning find a block's rows.
 //!
-//! The value of a key as of block `n` (after `n` was applied) is the changeset value of the first
-//! block above `n` that changed it, or the current value if none did: one index seek and one
-//! point read, whatever the distance from the head ([`value_at`]).
+//! Recording a change is one write and no read. The value of a key as of block `n` (after `n`
+//! was applied) is the value in the key's first row after `n`, or the current value if there is
+//! none: one seek, whatever the distance from the head ([`value_at`]).
 //!
-//! Node paths have variable length, so their index keys write each nibble plus one and end the
-//! path with a zero byte: a path's rows stay together and index keys sort in path order, which
+//! Node paths have variable length, so their history keys write each nibble plus one and end the
+//! path with a zero byte: a path's rows stay together and history keys sort in path order, which
 //! the historical trie cursors rely on.
 
 use alloy_primitives::B256;
@@ -43,7 +42,7 @@ impl Kind {
     pub(crate) const ALL: [Kind; 4] =
         [Kind::Account, Kind::Storage, Kind::AccountNode, Kind::StorageNode];
 
-    /// The changeset table.
+    /// The table of change lists (`number → keys`).
     pub(crate) fn changes(self) -> &'static str {
         match self {
             Kind::Account => ACCOUNT_CHANGES,
@@ -53,8 +52,8 @@ impl Kind {
         }
     }
 
-    /// The history index table.
-    pub(crate) fn index(self) -> &'static str {
+    /// The table of history rows (`key ‖ number → value before`).
+    pub(crate) fn history(self) -> &'static str {
         match self {
             Kind::Account => ACCOUNT_HISTORY,
             Kind::Storage => STORAGE_HISTORY,
@@ -153,59 +152,111 @@ pub(crate) fn account_change(v: &[u8]) -> std::result::Result<Option<(&[u8], B25
     }
 }
 
-/// The changeset key of `key` in block `number`.
-pub(crate) fn change_key(number: u64, key: &[u8]) -> Vec<u8> {
-    [&number.to_be_bytes()[..], key].concat()
+/// The history key of `key`'s change in block `number`.
+fn history_key(kind: Kind, key: &[u8], number: u64) -> Vec<u8> {
+    let mut hk = kind.index_prefix(key);
+    hk.extend_from_slice(&number.to_be_bytes());
+    hk
 }
 
-/// The index key of `key`'s change in block `number`.
-fn index_key(kind: Kind, key: &[u8], number: u64) -> Vec<u8> {
-    let mut ik = kind.index_prefix(key);
-    ik.extend_from_slice(&number.to_be_bytes());
-    ik
+fn malformed(table: &'static str, key: &[u8], detail: impl std::fmt::Display) -> ChainError {
+    corrupt(table, alloy_primitives::hex::encode(key), detail)
 }
 
-fn malformed_index_key(kind: Kind, ik: &[u8]) -> ChainError {
-    corrupt(kind.index(), alloy_primitives::hex::encode(ik), "malformed index key")
+/// The history a block writes, gathered as it is applied.
+#[derive(Debug)]
+pub(crate) struct BlockHistory {
+    number: u64,
+    /// Per kind, the change list: each key as a length byte and the key.
+    lists: [Vec<u8>; 4],
 }
 
-/// Records that block `number` changes `key`, whose value before the block is `before` (in the
-/// changeset format). Called once per key and block: on the block's first write of the key.
-pub(crate) fn record(
+impl BlockHistory {
+    pub(crate) fn new(number: u64) -> Self {
+        Self { number, lists: Default::default() }
+    }
+
+    /// Records that the block changes `key`, whose value before it is `before` (in the
+    /// changeset format). Called once per key and block: on the block's first write of it.
+    pub(crate) fn record(
+        &mut self,
+        txn: &mut WriteTxn,
+        kind: Kind,
+        key: &[u8],
+        before: &[u8],
+    ) -> Result<()> {
+        txn.put(kind.history(), &history_key(kind, key, self.number), before)?;
+        let list = &mut self.lists[kind as usize];
+        list.push(key.len() as u8);
+        list.extend_from_slice(key);
+        Ok(())
+    }
+
+    /// Writes the block's change lists.
+    pub(crate) fn finish(self, txn: &mut WriteTxn) -> Result<()> {
+        for (kind, list) in Kind::ALL.into_iter().zip(&self.lists) {
+            if !list.is_empty() {
+                txn.put(kind.changes(), &self.number.to_be_bytes(), list)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Decodes a change list into its keys.
+pub(crate) fn decode_change_list(
+    kind: Kind,
+    mut bytes: &[u8],
+) -> std::result::Result<Vec<Vec<u8>>, String> {
+    let mut keys = Vec::new();
+    while let Some((&len, rest)) = bytes.split_first() {
+        let Some((key, rest)) = rest.split_at_checked(len as usize) else {
+            return Err(format!("change list cut inside key {}", keys.len()));
+        };
+        if !kind.valid_key(key) {
+            return Err(format!("key {} of the change list is malformed", keys.len()));
+        }
+        keys.push(key.to_vec());
+        bytes = rest;
+    }
+    Ok(keys)
+}
+
+/// The keys block `number` changed, each with its value before the block, in the order the
+/// block recorded them.
+pub(crate) fn block_changes<R: Reader>(
+    r: &R,
+    kind: Kind,
+    number: u64,
+) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+    let n = number.to_be_bytes();
+    let Some(list) = r.get(kind.changes(), &n)? else { return Ok(Vec::new()) };
+    let keys = decode_change_list(kind, &list).map_err(|d| malformed(kind.changes(), &n, d))?;
+    keys.into_iter()
+        .map(|key| match r.get(kind.history(), &history_key(kind, &key, number))? {
+            Some(before) => Ok((key, before)),
+            None => Err(malformed(
+                kind.history(),
+                &key,
+                format!("block {number} lists the key but has no history row for it"),
+            )),
+        })
+        .collect()
+}
+
+/// Deletes block `number`'s history of `kind` (unwinding or pruning the block); returns the
+/// keys with their values before the block.
+pub(crate) fn forget_block(
     txn: &mut WriteTxn,
     kind: Kind,
     number: u64,
-    key: &[u8],
-    before: &[u8],
-) -> Result<()> {
-    txn.put(kind.changes(), &change_key(number, key), before)?;
-    txn.put(kind.index(), &index_key(kind, key, number), &[])?;
-    Ok(())
-}
-
-/// Forgets that block `number` changed `key` (unwinding or pruning it).
-pub(crate) fn forget(txn: &mut WriteTxn, kind: Kind, key: &[u8], number: u64) -> Result<()> {
-    Ok(txn.delete(kind.index(), &index_key(kind, key, number))?)
-}
-
-/// The first block above `n` that changed `key`.
-pub(crate) fn first_change_after<R: Reader>(
-    r: &R,
-    kind: Kind,
-    key: &[u8],
-    n: u64,
-) -> Result<Option<u64>> {
-    let Some(from) = n.checked_add(1) else { return Ok(None) };
-    let range = KeyRange {
-        start: Bound::Included(index_key(kind, key, from)),
-        end: Bound::Included(index_key(kind, key, u64::MAX)),
-    };
-    let Some(pair) = r.range(kind.index(), range)?.next() else { return Ok(None) };
-    let (ik, _) = pair?;
-    match kind.decode_index_key(&ik) {
-        Some((_, number)) => Ok(Some(number)),
-        None => Err(malformed_index_key(kind, &ik)),
+) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+    let changes = block_changes(txn, kind, number)?;
+    for (key, _) in &changes {
+        txn.delete(kind.history(), &history_key(kind, key, number))?;
     }
+    txn.delete(kind.changes(), &number.to_be_bytes())?;
+    Ok(changes)
 }
 
 /// Where the value of a key as of a block is.
@@ -213,20 +264,20 @@ pub(crate) fn first_change_after<R: Reader>(
 pub(crate) enum At {
     /// No later block changed it: the current value.
     Current,
-    /// The changeset value of the first later block that changed it.
+    /// The value before the first later block that changed it (changeset format).
     Before(Vec<u8>),
 }
 
-/// Where the value of `key` as of block `n` is.
+/// Where the value of `key` as of block `n` is: its first history row after `n`.
 pub(crate) fn value_at<R: Reader>(r: &R, kind: Kind, key: &[u8], n: u64) -> Result<At> {
-    let Some(m) = first_change_after(r, kind, key, n)? else { return Ok(At::Current) };
-    match r.get(kind.changes(), &change_key(m, key))? {
-        Some(v) => Ok(At::Before(v)),
-        None => Err(corrupt(
-            kind.changes(),
-            alloy_primitives::hex::encode(key),
-            format!("block {m} is in the history index but has no changeset entry"),
-        )),
+    let Some(from) = n.checked_add(1) else { return Ok(At::Current) };
+    let range = KeyRange {
+        start: Bound::Included(history_key(kind, key, from)),
+        end: Bound::Included(history_key(kind, key, u64::MAX)),
+    };
+    match r.range(kind.history(), range)?.next() {
+        Some(pair) => Ok(At::Before(pair?.1)),
+        None => Ok(At::Current),
     }
 }
 
@@ -241,20 +292,20 @@ pub(crate) fn next_indexed_key<R: Reader>(
     let start = match start {
         Bound::Included(k) => Bound::Included(kind.index_prefix(k)),
         // Past every row of the key.
-        Bound::Excluded(k) => Bound::Excluded(index_key(kind, k, u64::MAX)),
+        Bound::Excluded(k) => Bound::Excluded(history_key(kind, k, u64::MAX)),
         Bound::Unbounded => Bound::Unbounded,
     };
     let end = match prefix_successor(bound) {
         Some(e) => Bound::Excluded(e),
         None => Bound::Unbounded,
     };
-    let Some(pair) = r.range(kind.index(), KeyRange { start, end })?.next() else {
+    let Some(pair) = r.range(kind.history(), KeyRange { start, end })?.next() else {
         return Ok(None);
     };
-    let (ik, _) = pair?;
-    match kind.decode_index_key(&ik) {
+    let (hk, _) = pair?;
+    match kind.decode_index_key(&hk) {
         Some((k, _)) => Ok(Some(k)),
-        None => Err(malformed_index_key(kind, &ik)),
+        None => Err(malformed(kind.history(), &hk, "malformed history key")),
     }
 }
 
@@ -271,8 +322,8 @@ mod tests {
             ea in any::<u64>(),
             eb in any::<u64>(),
         ) {
-            let ka = index_key(Kind::AccountNode, &a, ea);
-            let kb = index_key(Kind::AccountNode, &b, eb);
+            let ka = history_key(Kind::AccountNode, &a, ea);
+            let kb = history_key(Kind::AccountNode, &b, eb);
             if a != b {
                 prop_assert_eq!(a.cmp(&b), ka.cmp(&kb));
             } else {

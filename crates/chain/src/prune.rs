@@ -99,13 +99,14 @@ pub struct PruneReport {
 /// Logical bytes (keys plus values) of the state history, by part.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct HistorySize {
-    /// Account and storage changesets: the values before each block.
+    /// Account and storage changesets: per change, the block, the key and the value before
+    /// it (the history rows).
     pub state_changesets: u64,
-    /// The block lists of accounts and slots.
+    /// What finds them by block: the per-block lists of changed accounts and slots.
     pub state_index: u64,
-    /// Trie-node changesets: the nodes before each block.
+    /// Trie-node changesets: per change, the block, the path and the node before it.
     pub trie_changesets: u64,
-    /// The block lists of trie nodes.
+    /// The per-block lists of changed trie nodes.
     pub trie_index: u64,
 }
 
@@ -159,7 +160,9 @@ impl ChainStore {
         };
         let (mut size, kinds) = (HistorySize::default(), Kind::ALL);
         for kind in kinds {
-            let (changes, index) = (bytes(kind.changes())?, bytes(kind.index())?);
+            // The history rows are the raw changesets (block, key, value before); the change
+            // lists are what finds them by block.
+            let (changes, index) = (bytes(kind.history())?, bytes(kind.changes())?);
             if matches!(kind, Kind::Account | Kind::Storage) {
                 size.state_changesets += changes;
                 size.state_index += index;
@@ -224,15 +227,7 @@ fn prune_block(txn: &mut WriteTxn, what: Prunable, number: u64) -> Result<usize>
     match what {
         Prunable::History => {
             for kind in Kind::ALL {
-                let keys: Vec<Vec<u8>> = txn
-                    .range(kind.changes(), KeyRange::prefix(&n), false)?
-                    .map(|r| r.map(|(k, _)| k))
-                    .collect::<Result<_, _>>()?;
-                for k in keys {
-                    history::forget(txn, kind, &k[8..], number)?;
-                    txn.delete(kind.changes(), &k)?;
-                    ops += 2;
-                }
+                ops += 1 + history::forget_block(txn, kind, number)?.len();
             }
         }
         Prunable::Receipts | Prunable::TxIndex => {

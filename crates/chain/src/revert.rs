@@ -20,7 +20,7 @@ use chainstore_trie::{
 use crate::at::check_retained;
 use crate::cursors::{Accounts, Pair, PrefixCursor, RawCursor, Slots, View};
 use crate::error::{Result, corrupt};
-use crate::history::{Kind, account_change};
+use crate::history::{self, Kind, account_change};
 use crate::query::AccountInfo;
 use crate::schema::*;
 use crate::{ChainError, ChainStore};
@@ -38,11 +38,19 @@ fn revert(r: &ReadTxn, n: u64) -> Result<(Overlay, Overlay)> {
             start: Bound::Included(start.to_be_bytes().to_vec()),
             end: Bound::Unbounded,
         };
+        let blocks: Vec<u64> = r
+            .range(kind.changes(), range, true)?
+            .map(|pair| {
+                let (k, _) = pair?;
+                let number: [u8; 8] =
+                    k.as_slice().try_into().map_err(|_| corrupt(kind.changes(), n, "bad key"))?;
+                Ok(u64::from_be_bytes(number))
+            })
+            .collect::<Result<_>>()?;
         // Newest block first, so the oldest change above `n` (the value at `n`) wins.
         let mut overlay = Overlay::new();
-        for pair in r.range(kind.changes(), range, true)? {
-            let (k, v) = pair?;
-            overlay.insert(k[8..].to_vec(), v);
+        for number in blocks {
+            overlay.extend(history::block_changes(r, kind, number)?);
         }
         Ok(overlay)
     };
@@ -53,7 +61,7 @@ fn revert(r: &ReadTxn, n: u64) -> Result<(Overlay, Overlay)> {
 fn as_state(kind: Kind, overlay: Overlay, n: u64) -> Result<StateOverlay> {
     let state = overlay
         .into_iter()
-        .map(|(k, v)| Ok((k, kind.before_value(&v).map_err(|d| corrupt(kind.changes(), n, d))?)))
+        .map(|(k, v)| Ok((k, kind.before_value(&v).map_err(|d| corrupt(kind.history(), n, d))?)))
         .collect::<Result<_>>()?;
     Ok(Arc::new(state))
 }
@@ -65,9 +73,9 @@ pub fn account_at(store: &ChainStore, address: Address, n: u64) -> Result<Option
     let (accounts, _) = revert(&r, n)?;
     let hashed = keccak256(address);
     let Some(v) = accounts.get(hashed.as_slice()) else { return store.account(address) };
-    match account_change(v).map_err(|d| corrupt(ACCOUNT_CHANGES, hashed, d))? {
+    match account_change(v).map_err(|d| corrupt(ACCOUNT_HISTORY, hashed, d))? {
         Some((bytes, root)) => {
-            let a = decode_account(bytes).map_err(|d| corrupt(ACCOUNT_CHANGES, hashed, d))?;
+            let a = decode_account(bytes).map_err(|d| corrupt(ACCOUNT_HISTORY, hashed, d))?;
             Ok(Some(AccountInfo::new(a, root)))
         }
         None => Ok(None),

@@ -21,14 +21,11 @@
 //! | `code` | code hash | code |
 //! | `account_trie` | nibble path (one byte per nibble) | branch node (`chainstore_trie::encode_node`) |
 //! | `storage_trie` | keccak(address) ‖ nibble path | branch node |
-//! | `account_changes` | number ‖ keccak(address) | the account before the block: `0` absent, or `1` ‖ account ‖ storage root |
-//! | `storage_changes` | number ‖ keccak(address) ‖ keccak(slot) | the value before the block (zero = absent) |
-//! | `account_trie_changes` | number ‖ nibble path | the node before the block: `0` absent, or `1` ‖ node |
-//! | `storage_trie_changes` | number ‖ keccak(address) ‖ nibble path | the node before the block, as above |
-//! | `account_history` | keccak(address) ‖ shard end (u64) | [block list](crate::history) of the blocks that changed the account |
-//! | `storage_history` | keccak(address) ‖ keccak(slot) ‖ shard end | block list |
-//! | `account_trie_history` | nibble path (each nibble + 1) ‖ `0` ‖ shard end | block list |
-//! | `storage_trie_history` | keccak(address) ‖ nibble path (each + 1) ‖ `0` ‖ shard end | block list |
+//! | `account_history` | keccak(address) ‖ number | the account before block `number`: `0` absent, or `1` ‖ account ‖ storage root |
+//! | `storage_history` | keccak(address) ‖ keccak(slot) ‖ number | the value before the block (zero = absent) |
+//! | `account_trie_history` | nibble path (each nibble + 1) ‖ `0` ‖ number | the node before the block: `0` absent, or `1` ‖ node |
+//! | `storage_trie_history` | keccak(address) ‖ nibble path (each + 1) ‖ `0` ‖ number | the node before the block, as above |
+//! | `account_changes`, `storage_changes`, `account_trie_changes`, `storage_trie_changes` | number | [the keys](crate::history) the block changed (each: length byte, key) |
 //! | `blockmeta_<name>` | number | caller-defined per-block metadata |
 
 use alloy_primitives::{Address, B256, Bytes, U256};

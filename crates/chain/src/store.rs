@@ -9,9 +9,10 @@ use alloy_primitives::B256;
 use chainstore_engine::db::{Database, Options, WriteTxn};
 use chainstore_trie::{StateRootOutput, state_root};
 
-use crate::apply::{Head, apply_state, check_new, write_block, write_trie};
+use crate::apply::{Applied, Head, apply_state, check_new, write_block, write_trie};
 use crate::cache::{CacheStats, StateCache};
 use crate::error::{ChainError, Result};
+use crate::history::BlockHistory;
 use crate::overlay::{AfterBlock, Overlay};
 use crate::schema::{HEAD_KEY, HEADERS, META};
 use crate::{BlockCommit, CommitInfo, CommitTimings, Header};
@@ -119,9 +120,11 @@ impl ChainStore {
         };
         validate(block, head.as_ref())?;
         check_new(&txn, block)?;
-        let mut overlay = Overlay::default();
+        let mut applied =
+            Applied { overlay: Overlay::default(), history: BlockHistory::new(block.number) };
         let mut head = Head { cache, reader: &reader };
-        let changes = apply_state(&mut txn, &mut head, &mut overlay, block.number, &block.state)?;
+        let changes = apply_state(&mut txn, &mut head, &mut applied, &block.state)?;
+        let Applied { overlay, mut history } = applied;
         let apply = started.elapsed();
         let root_started = Instant::now();
         let view =
@@ -139,7 +142,8 @@ impl ChainStore {
             });
         }
         let write_started = Instant::now();
-        write_trie(&mut txn, &mut head, &output, Some(block.number))?;
+        write_trie(&mut txn, &mut head, &output, Some(&mut history))?;
+        history.finish(&mut txn)?;
         let header = write_block(&mut txn, block, output.root)?;
         let apply = apply + write_started.elapsed();
         let timings = CommitTimings { apply, root, commit: Default::default() };

@@ -63,28 +63,21 @@ fn corrupt(table: &'static str, number: u64, detail: impl std::fmt::Display) -> 
     ChainError::Corrupt { table, detail: format!("block {number}: {detail}") }
 }
 
-/// Restores the accounts and slots block `number` changed, and forgets its history entries
-/// (the trie nodes are recomputed afterwards).
+/// Restores the accounts and slots block `number` changed, and forgets its history (the trie
+/// nodes are recomputed afterwards).
 fn revert_state(txn: &mut WriteTxn, number: u64, changes: &mut ChangeSet) -> Result<()> {
-    let n = number.to_be_bytes();
     for kind in Kind::ALL {
-        let table = kind.changes();
-        let entries: Vec<(Vec<u8>, Vec<u8>)> =
-            txn.range(table, KeyRange::prefix(&n), false)?.collect::<Result<_, _>>()?;
-        for (k, before) in entries {
-            let key = &k[8..];
+        let table = kind.history();
+        for (key, before) in history::forget_block(txn, kind, number)? {
             let value = kind.before_value(&before).map_err(|d| corrupt(table, number, d))?;
-            if !kind.valid_key(key) {
-                return Err(corrupt(table, number, "bad key"));
-            }
             match kind {
                 Kind::Account => {
-                    let hashed = B256::from_slice(key);
-                    let exists_now = txn.get(HASHED_ACCOUNTS, key)?.is_some();
+                    let hashed = B256::from_slice(&key);
+                    let exists_now = txn.get(HASHED_ACCOUNTS, &key)?.is_some();
                     match &value {
-                        Some(account) => txn.put(HASHED_ACCOUNTS, key, account)?,
+                        Some(account) => txn.put(HASHED_ACCOUNTS, &key, account)?,
                         None => {
-                            txn.delete(HASHED_ACCOUNTS, key)?;
+                            txn.delete(HASHED_ACCOUNTS, &key)?;
                             txn.delete_as(&STORAGE_ROOTS, &hashed.0)?;
                         }
                     }
@@ -97,16 +90,14 @@ fn revert_state(txn: &mut WriteTxn, number: u64, changes: &mut ChangeSet) -> Res
                 }
                 Kind::Storage => {
                     match &value {
-                        Some(v) => txn.put(HASHED_STORAGE, key, v)?,
-                        None => txn.delete(HASHED_STORAGE, key)?,
+                        Some(v) => txn.put(HASHED_STORAGE, &key, v)?,
+                        None => txn.delete(HASHED_STORAGE, &key)?,
                     }
                     let (hashed, slot) = key.split_at(32);
                     changes.touch_hashed_slot(B256::from_slice(hashed), B256::from_slice(slot));
                 }
                 Kind::AccountNode | Kind::StorageNode => {}
             }
-            history::forget(txn, kind, key, number)?;
-            txn.delete(table, &k)?;
         }
     }
     Ok(())

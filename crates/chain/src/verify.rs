@@ -15,7 +15,7 @@ use chainstore_trie::{EMPTY_TRIE_ROOT, TrieUpdates, encode_node, encode_path, re
 use crate::at::{AtCursor, AtView, account_at};
 use crate::cursors::{RawCursor, View};
 use crate::error::Result;
-use crate::history::Kind;
+use crate::history::{Kind, decode_change_list};
 use crate::prune::{Prunable, oldest_state, pruned_through};
 use crate::schema::*;
 use crate::{ChainStore, Header, Receipt};
@@ -381,8 +381,8 @@ fn check_state(
     Ok(())
 }
 
-/// Every changeset entry is listed in its key's block list and every listed block has its
-/// changeset entry; shards are well formed; no entry is above the head or below the window.
+/// Every history row is in its block's change list and every listed key has its row; rows and
+/// lists are well formed; nothing is above the head or below the window.
 fn check_history(
     r: &ReadTxn,
     report: &mut VerifyReport,
@@ -390,47 +390,58 @@ fn check_history(
     read: &mut dyn FnMut(&mut VerifyReport, &str) -> Result<Rows>,
 ) -> Result<()> {
     let pruned = pruned_through(r, Prunable::History)?;
+    let out_of_window = |number: u64| {
+        if head.is_none_or(|h| number > h) {
+            Some("history of a block above the head")
+        } else if pruned.is_some_and(|p| number <= p) {
+            Some("history of a pruned block")
+        } else {
+            None
+        }
+    };
     for kind in Kind::ALL {
-        let table = kind.changes();
-        let mut listed: BTreeMap<Vec<u8>, Vec<u64>> = BTreeMap::new();
-        for (k, v) in read(report, table)? {
-            let Some((number, key)) = k.split_first_chunk::<8>() else {
-                report.problem(table, &k, "malformed key");
+        let table = kind.history();
+        let mut rows: BTreeMap<(u64, Vec<u8>), ()> = BTreeMap::new();
+        for (hk, v) in read(report, table)? {
+            let Some((key, number)) = kind.decode_index_key(&hk) else {
+                report.problem(table, &hk, "malformed key");
                 continue;
             };
-            let number = u64::from_be_bytes(*number);
-            if !kind.valid_key(key) {
-                report.problem(table, &k, "malformed key");
-            } else if head.is_none_or(|h| number > h) {
-                report.problem(table, &k, "changeset of a block above the head");
-            } else if pruned.is_some_and(|p| number <= p) {
-                report.problem(table, &k, "changeset of a pruned block");
+            if let Some(problem) = out_of_window(number) {
+                report.problem(table, &hk, problem);
             } else if let Err(d) = kind.before_value(&v) {
-                report.problem(table, &k, d);
+                report.problem(table, &hk, d);
             } else {
-                listed.entry(key.to_vec()).or_default().push(number);
+                rows.insert((number, key), ());
             }
         }
-        let table = kind.index();
-        let mut indexed: BTreeMap<Vec<u8>, Vec<u64>> = BTreeMap::new();
-        for (ik, v) in read(report, table)? {
-            let Some((key, number)) = kind.decode_index_key(&ik) else {
-                report.problem(table, &ik, "malformed key");
+        let table = kind.changes();
+        for (k, list) in read(report, table)? {
+            let Ok(number) = <[u8; 8]>::try_from(k.as_slice()).map(u64::from_be_bytes) else {
+                report.problem(table, &k, "malformed key");
                 continue;
             };
-            if !v.is_empty() {
-                report.problem(table, &ik, format!("index entry with a {}-byte value", v.len()));
+            if let Some(problem) = out_of_window(number) {
+                report.problem(table, &k, problem);
+                continue;
             }
-            // Rows come in key order: a key's blocks ascend.
-            indexed.entry(key).or_default().push(number);
-        }
-        for (key, blocks) in &listed {
-            if indexed.remove(key).as_ref() != Some(blocks) {
-                report.problem(table, key, "block list differs from the changesets");
+            let keys = match decode_change_list(kind, &list) {
+                Ok(keys) => keys,
+                Err(d) => {
+                    report.problem(table, &k, d);
+                    continue;
+                }
+            };
+            for key in keys {
+                if rows.remove(&(number, key.clone())).is_none() {
+                    let detail = format!("block {number} lists a key without a history row");
+                    report.problem(table, &key, detail);
+                }
             }
         }
-        for key in indexed.keys() {
-            report.problem(table, key, "block list without changesets");
+        for (number, key) in rows.into_keys() {
+            let detail = format!("history row of block {number} missing from its change list");
+            report.problem(kind.history(), &key, detail);
         }
     }
     Ok(())
@@ -462,7 +473,7 @@ fn check_state_at(
             rebuilt.storage_roots.get(&B256::from_slice(&hashed)).unwrap_or(&EMPTY_TRIE_ROOT);
         if root.as_ref() != Some(want) {
             report.problem(
-                ACCOUNT_CHANGES,
+                ACCOUNT_HISTORY,
                 &hashed,
                 format!("storage root {label} differs from the recomputed one"),
             );
@@ -472,9 +483,9 @@ fn check_state_at(
     let (mut account_nodes, mut storage_nodes) = node_rows(&rebuilt.updates);
     let what = format!("trie node {label}");
     let rows = rows_at(r, Kind::AccountNode, n)?;
-    compare(report, ACCOUNT_TRIE_CHANGES, rows, &mut account_nodes, &what);
+    compare(report, ACCOUNT_TRIE_HISTORY, rows, &mut account_nodes, &what);
     let rows = rows_at(r, Kind::StorageNode, n)?;
-    compare(report, STORAGE_TRIE_CHANGES, rows, &mut storage_nodes, &what);
+    compare(report, STORAGE_TRIE_HISTORY, rows, &mut storage_nodes, &what);
     Ok(())
 }
 

@@ -247,22 +247,34 @@ fn pruning_keeps_the_window_and_refuses_below_it() {
 }
 
 #[test]
-fn verify_finds_a_changeset_entry_missing_from_the_history() {
+fn verify_finds_history_rows_and_change_lists_that_do_not_match() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(dir.path());
     let mut states = Vec::new();
     extend(&store, &mut Rng(9), &mut states, 12, 0);
+    // A block's change list lost: its history rows are found missing from it.
     let mut txn = store.database().begin_write();
-    let (k, _) =
-        txn.prefix("storage_changes", &5u64.to_be_bytes()).unwrap().next().unwrap().unwrap();
-    txn.delete("storage_changes", &k).unwrap();
+    txn.delete("storage_changes", &5u64.to_be_bytes()).unwrap();
     txn.commit().unwrap();
     let report = store.verify(&mut |_| {}).unwrap();
     assert!(
-        report
-            .problems
-            .iter()
-            .any(|p| p.table == "storage_history" && p.detail.contains("differs")),
+        report.problems.iter().any(|p| p.table == "storage_history"
+            && p.detail.contains("block 5 missing from its change list")),
+        "{:?}",
+        report.problems
+    );
+    // A history row lost: its block's change list names a key without one.
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    extend(&store, &mut Rng(9), &mut Vec::new(), 12, 0);
+    let mut txn = store.database().begin_write();
+    let (k, _) = txn.prefix("account_history", &[]).unwrap().next().unwrap().unwrap();
+    txn.delete("account_history", &k).unwrap();
+    txn.commit().unwrap();
+    let report = store.verify(&mut |_| {}).unwrap();
+    assert!(
+        report.problems.iter().any(|p| p.table == "account_changes"
+            && p.detail.contains("lists a key without a history row")),
         "{:?}",
         report.problems
     );
