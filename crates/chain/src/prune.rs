@@ -59,7 +59,7 @@ impl Prunable {
         }
     }
 
-    fn marker(self) -> &'static [u8] {
+    pub(crate) fn marker(self) -> &'static [u8] {
         match self {
             Prunable::History => PRUNED_HISTORY_KEY,
             Prunable::Receipts => PRUNED_RECEIPTS_KEY,

@@ -6,10 +6,12 @@ use chainstore_engine::db::WriteTxn;
 use chainstore_trie::{ChangeSet, state_root};
 
 use crate::ChainStore;
+use crate::Prunable;
 use crate::apply::{NodesOf, delete_receipt_and_logs, delete_tx_index, write_trie};
 use crate::cursors::View;
 use crate::error::{ChainError, Result};
 use crate::history::{self, Kind};
+use crate::prune::pruned_through;
 use crate::schema::*;
 
 impl ChainStore {
@@ -50,6 +52,13 @@ impl ChainStore {
         }
         write_trie(&mut txn, &mut NodesOf(&head_snapshot), &output, None)?;
         txn.put_as(&META, &HEAD_KEY.to_vec(), &target)?;
+        // Receipts and transaction-index entries pruned above `target` went with their blocks:
+        // the blocks committed next keep theirs.
+        for what in [Prunable::Receipts, Prunable::TxIndex] {
+            if pruned_through(&txn, what)?.is_some_and(|p| p > target) {
+                txn.put_as(&META, &what.marker().to_vec(), &target)?;
+            }
+        }
         // The head changes in a way the cache does not follow: forget it (even if the commit
         // fails, it is only reloaded).
         cache.clear();

@@ -1,8 +1,9 @@
 //! Unwinding: back to an earlier state exactly, with no stale index entries.
 
-use chainstore_chain::ChainError;
+use chainstore_chain::synth::SynthChain;
+use chainstore_chain::{ChainError, Prunable, Retention};
 
-use crate::common::{blocks, dump, open};
+use crate::common::{blocks, dump, open, small_config};
 
 #[test]
 fn unwind_then_recommit_equals_never_unwound() {
@@ -58,4 +59,28 @@ fn unwinding_above_the_head_is_refused() {
     store.unwind_to(2).unwrap();
     store.unwind_to(0).unwrap();
     assert_eq!(store.head().unwrap().unwrap().number, 0);
+}
+
+/// Found by the soak: unwinding below the receipts (or transaction-index) prune point, then
+/// committing other blocks, left a marker that called the new blocks' receipts pruned.
+#[test]
+fn unwinding_below_the_receipts_prune_point_keeps_new_receipts() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let chain = blocks(1, 31);
+    for b in &chain {
+        store.commit_block(b).unwrap();
+    }
+    let retention = Retention { history: Some(20), receipts: Some(2), tx_index: Some(2) };
+    store.prune(&retention, 1000, &mut |_| {}).unwrap();
+    assert_eq!(store.oldest_available(Prunable::Receipts).unwrap(), 29);
+    store.unwind_to(20).unwrap();
+    assert_eq!(store.oldest_available(Prunable::Receipts).unwrap(), 21);
+    assert_eq!(store.oldest_available(Prunable::TxIndex).unwrap(), 21);
+    let mut other = SynthChain::resume(small_config(99), 21, chain[20].hash);
+    for _ in 0..5 {
+        store.commit_block(&other.next_block()).unwrap();
+    }
+    let report = store.verify(&mut |_| {}).unwrap();
+    assert!(report.is_ok(), "{:?}", report.problems.first());
 }
