@@ -80,6 +80,10 @@ pub enum ChainError {
     /// The store has no blocks.
     #[error("the store is empty: it has no blocks")]
     Empty,
+    /// A state to import is malformed (out of order, a slot without an account, a zero slot,
+    /// code that does not match its hash) or another import is in progress.
+    #[error("state import: {0}; nothing was committed as the head")]
+    BadImport(String),
     /// Unwinding to a block above the head.
     #[error("cannot unwind to block {target}: the head is block {head}")]
     UnwindAboveHead {

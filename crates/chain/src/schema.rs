@@ -5,6 +5,7 @@
 //! | table | key | value |
 //! | --- | --- | --- |
 //! | `meta` | `"head"` | head block number (u64) |
+//! | `meta` | `"import"` | while a state import is in progress: its block's number and hash, the last account imported whole, the counts so far |
 //! | `meta` | `"pruned_history"`, `"pruned_receipts"`, `"pruned_tx_index"` | the highest block whose history, receipts or transaction-index entries were pruned (absent: none) |
 //! | `headers` | number | [`Header`](crate::Header) (RLP) |
 //! | `block_numbers` | block hash | number |
@@ -66,6 +67,8 @@ pub(crate) const HEAD_KEY: &[u8] = b"head";
 pub(crate) const PRUNED_HISTORY_KEY: &[u8] = b"pruned_history";
 pub(crate) const PRUNED_RECEIPTS_KEY: &[u8] = b"pruned_receipts";
 pub(crate) const PRUNED_TX_INDEX_KEY: &[u8] = b"pruned_tx_index";
+/// In `meta` while a state import is in progress (see [`crate::import`]).
+pub(crate) const IMPORT_KEY: &[u8] = b"import";
 
 /// A transaction as stored, with its location.
 #[derive(Debug, Clone, PartialEq, Eq, RlpEncodable, RlpDecodable)]

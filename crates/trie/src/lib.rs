@@ -49,6 +49,7 @@
 //! ```
 
 mod account;
+mod builder;
 mod changes;
 mod codec;
 mod compute;
@@ -64,6 +65,7 @@ mod walker;
 
 pub use account::Account;
 pub use alloy_trie::{BranchNodeCompact, Nibbles, TrieAccount, TrieMask};
+pub use builder::TrieBuilder;
 pub use changes::{ChangeSet, TrieUpdates};
 pub use codec::{NODE_FORMAT_VERSION, decode_node, decode_path, encode_node, encode_path};
 pub use compute::{NodeUpdates, trie_root};

@@ -6,6 +6,7 @@ mod cache;
 mod commit;
 mod common;
 mod history;
+mod import;
 mod logs;
 mod unwind;
 mod verify;
