@@ -80,6 +80,14 @@ pub enum ChainBenchError {
     /// A file operation or the hardware probe failed.
     #[error(transparent)]
     Bench(#[from] BenchError),
+    /// The NOMT peer failed.
+    #[error("nomt peer, {during}: {source}")]
+    Nomt {
+        /// What it was doing (`opening`, `finishing`, `committing`).
+        during: &'static str,
+        /// NOMT's error.
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     /// The commit-log record of a block could not be captured or decoded.
     #[error("capturing the commit-log record of block {block}: {detail}")]
     Capture {

@@ -83,12 +83,13 @@ fn bench_commit_latency_quick_json() {
 #[test]
 fn bench_ingest_quick_json() {
     let v = run_quick("ingest");
-    let mut expected = vec!["chainstore", "redb sync (no WAL)"];
+    let mut expected = vec!["chainstore", "nomt", "redb sync (no WAL)"];
     let mut stores = vec!["chainstore"];
     if cfg!(feature = "rocksdb") {
         expected = vec![
             "chainstore",
             "chainstore on rocksdb",
+            "nomt",
             "redb sync (no WAL)",
             "rocksdb sync (no WAL)",
         ];
@@ -107,7 +108,13 @@ fn bench_ingest_quick_json() {
         assert!(metric(&v, store, case, "lag at end") <= 10.0);
         assert!(metric(&v, store, case, "memtable max") > 0.0);
     }
-    assert_eq!(v["goals"].as_array().unwrap().len(), 3);
+    for system in ["chainstore", "nomt"] {
+        let p50 = metric(&v, system, case, "commit p50");
+        assert!(p50 <= metric(&v, system, case, "commit p99"), "{system}");
+    }
+    assert!(metric(&v, "nomt", case, "updates/s") > metric(&v, "nomt", case, "blocks/s"));
+    // Blocks/s vs redb, updates/s, memtable bound, updates/s and commit p50 vs NOMT.
+    assert_eq!(v["goals"].as_array().unwrap().len(), 5);
 }
 
 #[test]
