@@ -18,6 +18,11 @@
 //! The three alternate block by block so that they see the same disk; the indexer of the store
 //! keeps running in the background. Besides wall-clock percentiles, `e2e cpu` is the CPU time
 //! of the committing thread during `commit_block` (a shared machine inflates the wall clock).
+//!
+//! After the store has closed, NOMT (the peer a user would pick instead, in
+//! [`crate::nomt_peer`]'s shape) is grown through the same sizes, one key per account, and at each
+//! commits the same number of blocks of the same number of updates: `commit p50`/`p99` is one
+//! block's session, from its start to the durable commit.
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -38,7 +43,8 @@ use chainstore_engine::wal::format::{
 };
 use cpu_time::ThreadTime;
 
-use crate::report::{Goal, Percentiles, Report, Row, micros};
+use crate::nomt_peer::{NOMT, NomtPeer};
+use crate::report::{Goal, Percentiles, Report, Row, commit_percentile_rows, micros};
 use crate::{BenchError, system};
 
 /// Sizes of one `commit-latency` run.
@@ -80,6 +86,14 @@ pub enum ChainBenchError {
     /// A file operation or the hardware probe failed.
     #[error(transparent)]
     Bench(#[from] BenchError),
+    /// The NOMT peer failed.
+    #[error("nomt peer, {during}: {source}")]
+    Nomt {
+        /// What it was doing (`opening`, `finishing`, `committing`).
+        during: &'static str,
+        /// NOMT's error.
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     /// The commit-log record of a block could not be captured or decoded.
     #[error("capturing the commit-log record of block {block}: {detail}")]
     Capture {
@@ -104,6 +118,8 @@ struct SizeResult {
     e2e: Percentiles,
     redb: Percentiles,
     raw: Percentiles,
+    /// NOMT's block latency at the same size.
+    nomt: Option<Percentiles>,
 }
 
 /// Runs the scenario in `dir` (an existing directory; the store and baselines live below it).
@@ -129,6 +145,7 @@ pub fn run(
         results.push(samples.finish(accounts, &case, &mut rows));
     }
     store.close()?;
+    measure_nomt(config, dir, &mut results, &mut rows, progress)?;
     let goals = goals(&results);
     Ok(Report { scenario: "commit-latency".into(), hardware, rows, goals })
 }
@@ -217,7 +234,7 @@ impl Samples {
         let kib = self.record_bytes as f64 / n as f64 / 1024.0;
         rows.push(Row::new(CS, case, "record", kib, "KiB/block"));
         rows.push(Row::new(CS, case, "blocks", n as f64, "measured"));
-        SizeResult { accounts, append, e2e, redb, raw }
+        SizeResult { accounts, append, e2e, redb, raw, nomt: None }
     }
 }
 
@@ -242,7 +259,41 @@ fn goals(results: &[SizeResult]) -> Vec<Goal> {
         ratio(secs(last.redb.p99), secs(last.e2e.p99)),
         5.0,
     ));
+    if let Some(nomt) = last.nomt {
+        goals.push(Goal::at_most(
+            format!("end-to-end p50 ÷ NOMT commit p50 ({} accts)", last.accounts),
+            ratio(secs(last.e2e.p50), secs(nomt.p50)),
+            1.0,
+        ));
+    }
     goals
+}
+
+/// Grows NOMT through the state sizes of `results` and measures `config.blocks` blocks (after a
+/// warm-up) at each; adds the rows and NOMT's percentiles to `results`.
+fn measure_nomt(
+    config: &CommitLatencyConfig,
+    dir: &Path,
+    results: &mut [SizeResult],
+    rows: &mut Vec<Row>,
+    progress: &mut dyn FnMut(&str),
+) -> Result<()> {
+    let Some(largest) = results.last().map(|r| r.accounts) else { return Ok(()) };
+    let blocks = results.len() * (WARMUP + config.blocks);
+    let mut peer = NomtPeer::create(&dir.join("nomt"), NomtPeer::keys_reached(largest, blocks))?;
+    for r in results {
+        let case = format!("{} accounts", r.accounts);
+        progress(&format!("commit-latency, {NOMT}: growing the state to {} keys", r.accounts));
+        let load = peer.grow_to(r.accounts)?;
+        rows.push(Row::new(NOMT, &case, "bulk load", load.as_secs_f64(), "s"));
+        progress(&format!(
+            "commit-latency, {NOMT}: {} blocks at {} keys",
+            config.blocks, r.accounts
+        ));
+        let mut run = peer.run(WARMUP, config.blocks)?;
+        r.nomt = Some(commit_percentile_rows(rows, NOMT, &case, &mut run.latencies));
+    }
+    Ok(())
 }
 
 pub(crate) fn ratio(a: f64, b: f64) -> f64 {

@@ -11,6 +11,11 @@
 //! and of the whole process (committer plus indexer). With the `rocksdb` feature the same run is
 //! repeated on the RocksDB backend, against the same write sets committed synchronously (one
 //! synced `WriteBatch` per block) into raw RocksDB loaded with the same grown state.
+//!
+//! Last, NOMT (the peer a user would pick instead, in [`crate::nomt_peer`]'s shape) grows to the
+//! same number of keys as there are accounts and commits the same number of blocks of the same
+//! number of updates, each durable before the next starts. `commit p50`/`p99` is the latency of
+//! one block: `commit_block` for chainstore, the whole session for NOMT.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -25,7 +30,8 @@ use crate::BenchError;
 use crate::commit_latency::{
     CaptureFs, RawRedb, Result, UPDATES_PER_BLOCK, Workload, WriteOp, ratio,
 };
-use crate::report::{Goal, Report, Row};
+use crate::nomt_peer::{NOMT, NomtPeer};
+use crate::report::{Goal, Report, Row, commit_percentile_rows};
 use crate::system;
 
 /// Sizes of one `ingest` run.
@@ -74,6 +80,7 @@ pub fn run(config: &IngestConfig, dir: &Path, progress: &mut dyn FnMut(&str)) ->
         };
         side.measure(config, &dir.join("rocksdb"), &case, &mut rows, progress, &raw_rocksdb_copy)?;
     }
+    let nomt = measure_nomt(config, &dir.join("nomt"), &case, &mut rows, progress)?;
     let updates = UPDATES_PER_BLOCK as f64;
     let budget = Options::default().memtable_bytes as f64;
     let goals = vec![
@@ -84,6 +91,16 @@ pub fn run(config: &IngestConfig, dir: &Path, progress: &mut dyn FnMut(&str)) ->
         ),
         Goal::at_least("state updates/s (thousands)".into(), redb.rate * updates / 1e3, 200.0),
         Goal::at_most("memtable max ÷ memtable budget".into(), redb.memtable_max / budget, 1.0),
+        Goal::at_least(
+            "chainstore updates/s ÷ NOMT updates/s".into(),
+            ratio(redb.rate * updates, nomt.updates_per_s),
+            4.0,
+        ),
+        Goal::at_most(
+            "chainstore commit p50 ÷ NOMT commit p50".into(),
+            ratio(redb.p50.as_secs_f64(), nomt.p50.as_secs_f64()),
+            1.0,
+        ),
     ];
     Ok(Report { scenario: "ingest".into(), hardware, rows, goals })
 }
@@ -114,6 +131,8 @@ struct Measured {
     rate: f64,
     baseline_rate: f64,
     memtable_max: f64,
+    /// Median latency of one block.
+    p50: Duration,
 }
 
 impl Side {
@@ -146,11 +165,14 @@ impl Side {
         progress(&format!("ingest, {}: committing {} blocks", self.system, config.blocks));
         let mut write_sets = Vec::with_capacity(config.blocks);
         let mut memtable_max = 0u64;
+        let mut latencies = Vec::with_capacity(config.blocks);
         let (started, committer_cpu) = (Instant::now(), ThreadTime::now());
         let process_cpu = system::process_cpu_time();
         for _ in 0..config.blocks {
             let block = work.next_block();
+            let commit_started = Instant::now();
             store.commit_block(&block)?;
+            latencies.push(commit_started.elapsed());
             write_sets.push(capture.take_one(block.number)?.ops);
             memtable_max = memtable_max.max(store.database().stats().memtable_bytes);
         }
@@ -177,6 +199,7 @@ impl Side {
             rows.push(Row::new(system, case, "time", d.as_secs_f64(), "s"));
         }
         let cs = self.system;
+        let latency = commit_percentile_rows(rows, cs, case, &mut latencies);
         let budget = Options::default().memtable_bytes as f64;
         rows.push(Row::new(cs, case, "memtable max", memtable_max as f64 / MIB, "MiB"));
         rows.push(Row::new(cs, case, "memtable cap", budget / MIB, "MiB"));
@@ -191,8 +214,38 @@ impl Side {
             rate: per_s(elapsed),
             baseline_rate: per_s(baseline_elapsed),
             memtable_max: memtable_max as f64,
+            p50: latency.p50,
         })
     }
+}
+
+/// What the goals need from NOMT's run.
+struct NomtMeasured {
+    updates_per_s: f64,
+    p50: Duration,
+}
+
+/// Grows NOMT to `config.accounts` keys and commits `config.blocks` blocks; adds its rows.
+fn measure_nomt(
+    config: &IngestConfig,
+    dir: &Path,
+    case: &str,
+    rows: &mut Vec<Row>,
+    progress: &mut dyn FnMut(&str),
+) -> Result<NomtMeasured> {
+    let max_keys = NomtPeer::keys_reached(config.accounts, config.blocks);
+    let mut peer = NomtPeer::create(dir, max_keys)?;
+    progress(&format!("ingest, {NOMT}: growing the state to {} keys", config.accounts));
+    peer.grow_to(config.accounts)?;
+    progress(&format!("ingest, {NOMT}: committing {} blocks", config.blocks));
+    let mut run = peer.run(0, config.blocks)?;
+    let secs = run.elapsed.as_secs_f64();
+    let updates_per_s = run.updates as f64 / secs;
+    rows.push(Row::new(NOMT, case, "blocks/s", config.blocks as f64 / secs, "1/s"));
+    rows.push(Row::new(NOMT, case, "updates/s", updates_per_s, "1/s"));
+    rows.push(Row::new(NOMT, case, "time", secs, "s"));
+    let latency = commit_percentile_rows(rows, NOMT, case, &mut run.latencies);
+    Ok(NomtMeasured { updates_per_s, p50: latency.p50 })
 }
 
 #[cfg(feature = "rocksdb")]

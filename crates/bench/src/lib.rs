@@ -12,6 +12,7 @@ pub mod commit_latency;
 pub mod history;
 pub mod ingest;
 pub mod kv;
+mod nomt_peer;
 #[cfg(feature = "rocksdb")]
 mod raw_rocksdb;
 pub mod reads;

@@ -160,6 +160,20 @@ impl Percentiles {
     }
 }
 
+/// Adds the `commit p50` and `commit p99` rows (milliseconds) of `samples` (not empty) to `rows`;
+/// returns the percentiles.
+pub(crate) fn commit_percentile_rows(
+    rows: &mut Vec<Row>,
+    system: &str,
+    case: &str,
+    samples: &mut [Duration],
+) -> Percentiles {
+    let p = Percentiles::of(samples);
+    rows.push(Row::new(system, case, "commit p50", micros(p.p50) / 1e3, "ms"));
+    rows.push(Row::new(system, case, "commit p99", micros(p.p99) / 1e3, "ms"));
+    p
+}
+
 /// A duration in microseconds.
 pub fn micros(d: Duration) -> f64 {
     d.as_secs_f64() * 1e6

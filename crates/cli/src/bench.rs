@@ -26,10 +26,11 @@ enum Scenario {
     /// The trie: incremental state root vs a full rebuild vs eth_trie (in memory).
     StateRoot(StateRootArgs),
     /// commit_block p50/p99 as the state grows, split into root and durable append, vs the same
-    /// writes in synchronous redb vs raw write+fdatasync of the same bytes.
+    /// writes in synchronous redb vs raw write+fdatasync of the same bytes; NOMT's commit p50/p99
+    /// at the same sizes.
     CommitLatency(CommitLatencyArgs),
-    /// Sustained blocks/s and state updates/s with the indexer keeping up, vs synchronous redb
-    /// (and, built with `rocksdb`, on RocksDB vs synchronous RocksDB).
+    /// Sustained blocks/s and state updates/s with the indexer keeping up, vs synchronous redb and
+    /// NOMT (and, built with `rocksdb`, on RocksDB vs synchronous RocksDB).
     Ingest(ChainArgs),
     /// Account and storage point reads (hot and cold) vs raw redb gets; proofs/s.
     Reads(ChainArgs),

@@ -67,7 +67,7 @@ fn metric(v: &Value, system: &str, case: &str, metric: &str) -> f64 {
 #[test]
 fn bench_commit_latency_quick_json() {
     let v = run_quick("commit-latency");
-    assert_eq!(systems(&v), ["chainstore", "raw write+fdatasync", "redb sync (no WAL)"]);
+    assert_eq!(systems(&v), ["chainstore", "nomt", "raw write+fdatasync", "redb sync (no WAL)"]);
     for case in ["2000 accounts", "10000 accounts"] {
         assert_eq!(metric(&v, "chainstore", case, "blocks"), 8.0);
         let e2e = metric(&v, "chainstore", case, "e2e p50");
@@ -75,20 +75,23 @@ fn bench_commit_latency_quick_json() {
         assert!(parts <= e2e, "root p50 {parts} > end-to-end p50 {e2e}");
         assert!(metric(&v, "raw write+fdatasync", case, "p99") > 0.0);
         assert!(metric(&v, "redb sync (no WAL)", case, "commit p99") > 0.0);
+        let nomt_p50 = metric(&v, "nomt", case, "commit p50");
+        assert!(nomt_p50 <= metric(&v, "nomt", case, "commit p99"));
     }
-    // Append flatness, append vs raw at both sizes, end-to-end vs redb.
-    assert_eq!(v["goals"].as_array().unwrap().len(), 4);
+    // Append flatness, append vs raw at both sizes, end-to-end vs redb, end-to-end vs NOMT.
+    assert_eq!(v["goals"].as_array().unwrap().len(), 5);
 }
 
 #[test]
 fn bench_ingest_quick_json() {
     let v = run_quick("ingest");
-    let mut expected = vec!["chainstore", "redb sync (no WAL)"];
+    let mut expected = vec!["chainstore", "nomt", "redb sync (no WAL)"];
     let mut stores = vec!["chainstore"];
     if cfg!(feature = "rocksdb") {
         expected = vec![
             "chainstore",
             "chainstore on rocksdb",
+            "nomt",
             "redb sync (no WAL)",
             "rocksdb sync (no WAL)",
         ];
@@ -107,7 +110,13 @@ fn bench_ingest_quick_json() {
         assert!(metric(&v, store, case, "lag at end") <= 10.0);
         assert!(metric(&v, store, case, "memtable max") > 0.0);
     }
-    assert_eq!(v["goals"].as_array().unwrap().len(), 3);
+    for system in ["chainstore", "nomt"] {
+        let p50 = metric(&v, system, case, "commit p50");
+        assert!(p50 <= metric(&v, system, case, "commit p99"), "{system}");
+    }
+    assert!(metric(&v, "nomt", case, "updates/s") > metric(&v, "nomt", case, "blocks/s"));
+    // Blocks/s vs redb, updates/s, memtable bound, updates/s and commit p50 vs NOMT.
+    assert_eq!(v["goals"].as_array().unwrap().len(), 5);
 }
 
 #[test]
