@@ -41,8 +41,8 @@ impl Backend for MemoryBackend {
         for (table, key, value) in ops {
             let t = Arc::make_mut(image.tables.entry(table.to_string()).or_default());
             match value {
-                Some(v) => t.insert(key.clone(), v.clone()),
-                None => t.remove(key),
+                Some(v) => t.insert(key.to_vec(), v.to_vec()),
+                None => t.remove(&**key),
             };
         }
         image.checkpoint = checkpoint;

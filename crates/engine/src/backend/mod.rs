@@ -35,7 +35,7 @@ pub enum BackendError {
 }
 
 /// One operation of a batch: a put (`Some(value)`) or a delete (`None`).
-pub type Op = (Arc<str>, Vec<u8>, Option<Vec<u8>>);
+pub type Op = (Arc<str>, Arc<[u8]>, Option<Arc<[u8]>>);
 
 /// A key range within one table.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -90,10 +90,8 @@ impl Backend for RedbBackend {
             let mut table = txn.open_table(def).map_err(map_err)?;
             while i < ops.len() && ops[i].0 == name {
                 match &ops[i].2 {
-                    Some(v) => {
-                        drop(table.insert(ops[i].1.as_slice(), v.as_slice()).map_err(map_err)?)
-                    }
-                    None => drop(table.remove(ops[i].1.as_slice()).map_err(map_err)?),
+                    Some(v) => drop(table.insert(&*ops[i].1, &**v).map_err(map_err)?),
+                    None => drop(table.remove(&*ops[i].1).map_err(map_err)?),
                 }
                 i += 1;
             }

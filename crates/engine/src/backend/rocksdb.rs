@@ -227,8 +227,8 @@ impl Backend for RocksdbBackend {
             })?;
             while i < ops.len() && ops[i].0 == *name {
                 match &ops[i].2 {
-                    Some(v) => batch.put_cf(&cf, &ops[i].1, v),
-                    None => batch.delete_cf(&cf, &ops[i].1),
+                    Some(v) => batch.put_cf(&cf, &*ops[i].1, &**v),
+                    None => batch.delete_cf(&cf, &*ops[i].1),
                 }
                 i += 1;
             }

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use super::writeset::{TableId, Tables, Value, Writes};
+use super::writeset::{Key, TableId, Tables, Value, Writes};
 use crate::backend::{KeyRange, Op};
 
 /// Per-version bookkeeping overhead counted against the memtable budget.
@@ -13,7 +13,7 @@ const VERSION_OVERHEAD: usize = 48;
 
 #[derive(Debug, Default)]
 pub(crate) struct Memtable {
-    tables: Vec<BTreeMap<Box<[u8]>, Versions>>,
+    tables: Vec<BTreeMap<Key, Versions>>,
     bytes: usize,
 }
 
@@ -83,7 +83,7 @@ impl Memtable {
         self.bytes
     }
 
-    fn table(&self, id: TableId) -> Option<&BTreeMap<Box<[u8]>, Versions>> {
+    fn table(&self, id: TableId) -> Option<&BTreeMap<Key, Versions>> {
         self.tables.get(id as usize)
     }
 
@@ -110,7 +110,7 @@ impl Memtable {
         &mut self,
         seq: u64,
         table: TableId,
-        ops: impl IntoIterator<Item = (Box<[u8]>, Value)>,
+        ops: impl IntoIterator<Item = (Key, Value)>,
     ) {
         let index = table as usize;
         if self.tables.len() <= index {
@@ -142,10 +142,8 @@ impl Memtable {
         if range.is_empty() {
             return Vec::new();
         }
-        #[expect(clippy::borrowed_box, reason = "the map's item type")]
-        let visible = |(k, versions): (&Box<[u8]>, &Versions)| {
-            versions.at(at).map(|v| (k.to_vec(), v.clone()))
-        };
+        let visible =
+            |(k, versions): (&Key, &Versions)| versions.at(at).map(|v| (k.to_vec(), v.clone()));
         let iter = map.range::<[u8], _>(range.as_slices());
         if reverse {
             iter.rev().filter_map(visible).take(limit).collect()
@@ -169,7 +167,7 @@ impl Memtable {
                     continue;
                 }
                 let name = table.get_or_insert_with(|| names.name(id as TableId).clone());
-                ops.push((name.clone(), key.to_vec(), value.as_ref().map(|v| v.to_vec())));
+                ops.push((name.clone(), key.clone(), value.clone()));
             }
         }
         ops
@@ -246,7 +244,7 @@ mod tests {
         assert_eq!(keys(m.range(ab, &KeyRange::all(), 1, false, usize::MAX)), vec![b"0".to_vec()]);
         let ops = m.unindexed(0, 1, &names);
         assert_eq!(ops.len(), 4);
-        assert_eq!((&*ops[2].0, ops[2].1.as_slice()), ("ab", &b"0"[..]));
+        assert_eq!((&*ops[2].0, &*ops[2].1), ("ab", &b"0"[..]));
         assert_eq!(m.tables(&names), vec!["a", "ab", "b"]);
     }
 }

@@ -27,11 +27,15 @@ const DELETE: u8 = 2;
 /// A table's number in this process.
 pub(crate) type TableId = u32;
 
-/// A value, or `None` for a deletion.
+/// A value, or `None` for a deletion (shared from the transaction to the memtable and on to the
+/// backend, never copied).
 pub(crate) type Value = Option<Arc<[u8]>>;
 
+/// A key, shared the same way.
+pub(crate) type Key = Arc<[u8]>;
+
 /// One table's writes, by key.
-pub(crate) type TableWrites = BTreeMap<Box<[u8]>, Value>;
+pub(crate) type TableWrites = BTreeMap<Key, Value>;
 
 /// A transaction's writes, by table.
 pub(crate) type Writes = BTreeMap<TableId, TableWrites>;
@@ -101,7 +105,7 @@ pub(crate) fn encode(writes: &Writes, tables: &Tables) -> Vec<u8> {
 }
 
 /// A decoded write set: per table name, the operations in key order.
-pub(crate) type Decoded = Vec<(String, Vec<(Box<[u8]>, Value)>)>;
+pub(crate) type Decoded = Vec<(String, Vec<(Key, Value)>)>;
 
 /// Decodes a write set; the error says what is wrong and where.
 pub(crate) fn decode(mut buf: &[u8]) -> Result<Decoded, String> {
@@ -121,7 +125,7 @@ pub(crate) fn decode(mut buf: &[u8]) -> Result<Decoded, String> {
         for _ in 0..ops {
             let kind = take(&mut buf, 1, total)?[0];
             let key_len = read_u32(&mut buf, total)? as usize;
-            let key: Box<[u8]> = take(&mut buf, key_len, total)?.into();
+            let key: Key = take(&mut buf, key_len, total)?.into();
             let value = match kind {
                 PUT => {
                     let len = read_u32(&mut buf, total)? as usize;
@@ -149,7 +153,7 @@ pub fn decode_write_set(payload: &[u8]) -> Result<Vec<WriteOp>, String> {
     Ok(decode(payload)?
         .into_iter()
         .flat_map(|(table, ops)| {
-            ops.into_iter().map(move |(k, v)| (table.clone(), k.into_vec(), v.map(|v| v.to_vec())))
+            ops.into_iter().map(move |(k, v)| (table.clone(), k.to_vec(), v.map(|v| v.to_vec())))
         })
         .collect())
 }

@@ -14,8 +14,8 @@ fn kv(pairs: &[(&str, &str)]) -> Pairs {
     pairs.iter().map(|(k, v)| (k.as_bytes().to_vec(), v.as_bytes().to_vec())).collect()
 }
 
-fn op(table: &str, key: &str, value: Option<&str>) -> (Arc<str>, Vec<u8>, Option<Vec<u8>>) {
-    (Arc::from(table), key.as_bytes().to_vec(), value.map(|v| v.as_bytes().to_vec()))
+fn op(table: &str, key: &str, value: Option<&str>) -> chainstore_engine::backend::Op {
+    (Arc::from(table), Arc::from(key.as_bytes()), value.map(|v| Arc::from(v.as_bytes())))
 }
 
 fn backend_suite(backend: &dyn Backend) {
