@@ -122,6 +122,10 @@ struct Range {
     len: u64,
 }
 
+/// Consecutive entries of a key space, and the key up to which (exclusive; `None`: the end) they
+/// are all there is.
+pub(crate) type Batch<V> = (Vec<(B256, V)>, Option<B256>);
+
 /// Adjacent ranges are merged while the result holds at most this many entries, so that a
 /// scan crosses few ranges and eviction still has units of a useful size.
 const MERGE_LIMIT: u64 = 4096;
@@ -164,10 +168,31 @@ impl<V> Covered<V> {
         Some(range.end)
     }
 
-    /// The first entry in `[from, end)`.
-    fn first_in(&self, from: B256, end: Option<B256>) -> Option<(B256, &V)> {
-        let upper = end.map_or(Bound::Unbounded, Bound::Excluded);
-        self.map.range((Bound::Included(from), upper)).next().map(|(k, v)| (*k, v))
+    /// Up to `limit` consecutive entries from `from` on, through covered ranges, with the key
+    /// up to which (exclusive; `None`: the end of the key space) they are all there is; `None`
+    /// if `from` is not covered.
+    fn batch(&mut self, from: B256, limit: usize, tick: u64) -> Option<Batch<V>>
+    where
+        V: Copy,
+    {
+        let mut out = Vec::new();
+        let mut k = from;
+        loop {
+            let Some(end) = self.covering(k, tick) else {
+                return (!out.is_empty()).then_some((out, Some(k)));
+            };
+            let upper = end.map_or(Bound::Unbounded, Bound::Excluded);
+            for (key, v) in self.map.range((Bound::Included(k), upper)) {
+                out.push((*key, *v));
+                if out.len() >= limit {
+                    return Some((out, successor(*key)));
+                }
+            }
+            match end {
+                Some(e) => k = e,
+                None => return Some((out, None)),
+            }
+        }
     }
 
     /// Covers `[start, end)` (`start` uncovered) with the head's `entries` in it, absorbing the
@@ -344,36 +369,25 @@ impl StateCache {
         Ok(found)
     }
 
-    /// The first head account at or after `from`.
-    pub(crate) fn next_account(
+    /// Up to `limit` consecutive head accounts from `from` on, and how far they are complete.
+    pub(crate) fn account_batch(
         &mut self,
         r: &ReadTxn,
         from: B256,
-    ) -> Result<Option<(B256, HeadAccount)>> {
+        limit: usize,
+    ) -> Result<Batch<HeadAccount>> {
         let tick = self.tick;
-        let mut k = from;
         let mut loaded = false;
         loop {
-            match self.accounts.covering(k, tick) {
-                Some(end) => {
-                    if let Some((key, a)) = self.accounts.first_in(k, end) {
-                        let found = (key, *a);
-                        if !loaded {
-                            self.hit();
-                        }
-                        return Ok(Some(found));
-                    }
-                    match end {
-                        Some(e) => k = e,
-                        None => return Ok(None),
-                    }
+            if let Some(batch) = self.accounts.batch(from, limit, tick) {
+                if !loaded {
+                    self.hit();
                 }
-                None => {
-                    self.miss();
-                    loaded = true;
-                    self.load_accounts(r, k)?;
-                }
+                return Ok(batch);
             }
+            self.miss();
+            loaded = true;
+            self.load_accounts(r, from)?;
         }
     }
 
@@ -431,48 +445,34 @@ impl StateCache {
         Ok(found)
     }
 
-    /// The first non-zero head slot of `owner` at or after `from`.
-    pub(crate) fn next_slot(
+    /// Up to `limit` consecutive non-zero head slots of `owner` from `from` on, and how far they
+    /// are complete.
+    pub(crate) fn slot_batch(
         &mut self,
         r: &ReadTxn,
         owner: B256,
         from: B256,
-    ) -> Result<Option<(B256, alloy_primitives::U256)>> {
+        limit: usize,
+    ) -> Result<Batch<alloy_primitives::U256>> {
         let tick = self.tick;
-        let mut k = from;
         let mut loaded = false;
         loop {
-            let unit = self.storage_unit(owner);
-            match unit.slots.covering(k, tick) {
-                Some(end) => {
-                    if let Some((key, v)) = unit.slots.first_in(k, end) {
-                        let found = (key, *v);
-                        if !loaded {
-                            self.hit();
-                        }
-                        return Ok(Some(found));
-                    }
-                    match end {
-                        Some(e) => k = e,
-                        None => return Ok(None),
-                    }
+            if let Some(batch) = self.storage_unit(owner).slots.batch(from, limit, tick) {
+                if !loaded {
+                    self.hit();
                 }
-                None => {
-                    self.miss();
-                    loaded = true;
-                    let rows = read_chunk(r, HASHED_STORAGE, owner.as_slice(), k)?;
-                    let end = chunk_end(&rows);
-                    let entries = rows
-                        .into_iter()
-                        .map(|(s, v)| {
-                            Ok((s, decode_value(&v).map_err(|d| corrupt(HASHED_STORAGE, s, d))?))
-                        })
-                        .collect::<Result<Vec<_>>>()?;
-                    let bytes =
-                        self.storage_unit(owner).slots.add(k, end, entries, SLOT_BYTES, tick);
-                    self.change(bytes);
-                }
+                return Ok(batch);
             }
+            self.miss();
+            loaded = true;
+            let rows = read_chunk(r, HASHED_STORAGE, owner.as_slice(), from)?;
+            let end = chunk_end(&rows);
+            let entries = rows
+                .into_iter()
+                .map(|(s, v)| Ok((s, decode_value(&v).map_err(|d| corrupt(HASHED_STORAGE, s, d))?)))
+                .collect::<Result<Vec<_>>>()?;
+            let bytes = self.storage_unit(owner).slots.add(from, end, entries, SLOT_BYTES, tick);
+            self.change(bytes);
         }
     }
 
@@ -733,7 +733,9 @@ mod tests {
         assert_eq!(c.covering(k(9), 0), None);
         assert_eq!(c.covering(k(10), 0), Some(Some(k(20))));
         assert_eq!(c.covering(k(20), 0), None);
-        assert_eq!(c.first_in(k(13), Some(k(20))).map(|(k, v)| (k, *v)), Some((k(15), 2)));
+        assert_eq!(c.batch(k(13), 8, 0), Some((vec![(k(15), 2)], Some(k(20)))));
+        assert_eq!(c.batch(k(10), 1, 0), Some((vec![(k(12), 1)], Some(successor(k(12)).unwrap()))));
+        assert_eq!(c.batch(k(9), 8, 0), None);
         assert_eq!(c.set(k(30), Some(9), 1, 0), 0, "outside coverage nothing is cached");
         assert_eq!(c.set(k(11), Some(9), 1, 0), 1);
         assert_eq!(c.set(k(12), None, 1, 0), -1);

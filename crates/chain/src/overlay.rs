@@ -2,7 +2,7 @@
 //! changes over the [state cache](crate::cache) of the head.
 
 use std::cell::RefCell;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::ops::Bound;
 
 use alloy_primitives::{B256, U256};
@@ -12,7 +12,7 @@ use chainstore_trie::{
     TrieError,
 };
 
-use crate::cache::{StateCache, successor};
+use crate::cache::StateCache;
 use crate::error::Result;
 
 /// What a block changed in the flat state: the value after the block of every key it wrote.
@@ -86,47 +86,115 @@ impl AfterBlock<'_> {
         Ok(nodes.range((from, Bound::Unbounded)).next().map(|(p, n)| (*p, n.clone())))
     }
 
-    /// The first account after the block at or after `from`.
-    fn account_from(&self, from: B256) -> Result<Option<(B256, Account)>> {
-        let mut cache = self.cache.borrow_mut();
-        merged_next(&self.overlay.accounts, from, |k| {
-            Ok(cache.next_account(self.reader, k)?.map(|(k, a)| (k, a.account)))
-        })
+    /// Accounts after the block from `from` on, about `limit` of them, and the key up to which
+    /// (exclusive; `None`: the end) that is all of them.
+    fn accounts_from(&self, from: B256, limit: usize) -> Result<Merged<Account>> {
+        let (head, until) = self.cache.borrow_mut().account_batch(self.reader, from, limit)?;
+        let head = head.into_iter().map(|(k, a)| (k, a.account));
+        Ok((merge(head, range(&self.overlay.accounts, from, until)), until))
     }
 
-    /// The first non-zero slot of `owner` after the block at or after `from`.
-    fn slot_from(&self, owner: B256, from: B256) -> Result<Option<(B256, U256)>> {
+    /// The non-zero slots of `owner` after the block from `from` on, as `accounts_from`.
+    fn slots_from(&self, owner: B256, from: B256, limit: usize) -> Result<Merged<U256>> {
         let empty = BTreeMap::new();
         let (wiped, slots) =
             self.overlay.storage.get(&owner).map_or((false, &empty), |s| (s.wiped, &s.slots));
-        let mut cache = self.cache.borrow_mut();
-        merged_next(slots, from, |k| {
-            if wiped { Ok(None) } else { cache.next_slot(self.reader, owner, k) }
-        })
+        let (head, until) = if wiped {
+            (Vec::new(), None)
+        } else {
+            self.cache.borrow_mut().slot_batch(self.reader, owner, from, limit)?
+        };
+        Ok((merge(head.into_iter(), range(slots, from, until)), until))
     }
 }
 
-/// The first entry at or after `from` of `head` overwritten by `changes` (`None`: deleted).
-fn merged_next<V: Copy>(
+/// Leaves read ahead after a seek: a scan between two reused subtrees is often short (one or two
+/// leaves with few accounts), so reading starts small and grows fourfold per refill.
+const FIRST_READ: usize = 4;
+/// The most leaves read ahead at once.
+const MAX_READ: usize = 256;
+
+/// Merged entries and the key up to which (exclusive; `None`: the end) they are complete.
+type Merged<V> = (VecDeque<(B256, V)>, Option<B256>);
+
+/// The changes in `[from, until)`.
+fn range<V>(
     changes: &BTreeMap<B256, Option<V>>,
-    mut from: B256,
-    mut head: impl FnMut(B256) -> Result<Option<(B256, V)>>,
-) -> Result<Option<(B256, V)>> {
+    from: B256,
+    until: Option<B256>,
+) -> impl Iterator<Item = (&B256, &Option<V>)> {
+    let upper = until.map_or(Bound::Unbounded, Bound::Excluded);
+    changes.range((Bound::Included(from), upper))
+}
+
+/// `head` overwritten by `changes` (both in key order; a `None` change deletes).
+fn merge<'c, V: Copy + 'c>(
+    head: impl Iterator<Item = (B256, V)>,
+    changes: impl Iterator<Item = (&'c B256, &'c Option<V>)>,
+) -> VecDeque<(B256, V)> {
+    let mut out = VecDeque::new();
+    let mut head = head.peekable();
+    let mut changes = changes.peekable();
     loop {
-        let h = head(from)?;
-        let c = changes.range(from..).next().map(|(k, v)| (*k, *v));
-        let (key, value) = match (h, c) {
-            (None, None) => return Ok(None),
-            (Some(h), None) => return Ok(Some(h)),
-            (Some(h), Some(c)) if h.0 < c.0 => return Ok(Some(h)),
-            (_, Some(c)) => c,
+        let (take_change, same) = match (head.peek(), changes.peek()) {
+            (None, None) => return out,
+            (Some(_), None) => (false, false),
+            (None, Some(_)) => (true, false),
+            (Some((h, _)), Some((c, _))) => (**c <= *h, **c == *h),
         };
-        match value {
-            Some(v) => return Ok(Some((key, v))),
-            None => match successor(key) {
-                Some(next) => from = next,
-                None => return Ok(None),
-            },
+        if same {
+            head.next();
+        }
+        if take_change {
+            if let Some((k, Some(v))) = changes.next() {
+                out.push_back((*k, *v));
+            }
+        } else if let Some(entry) = head.next() {
+            out.push_back(entry);
+        }
+    }
+}
+
+/// The leaves a cursor has read ahead, and where reading goes on.
+struct Ahead<V> {
+    buf: VecDeque<(B256, V)>,
+    /// Where to read on once `buf` is empty: `None` before the first seek and at the end.
+    next: Option<B256>,
+    /// How many leaves the next read takes.
+    size: usize,
+}
+
+impl<V> Default for Ahead<V> {
+    fn default() -> Self {
+        Self { buf: VecDeque::new(), next: None, size: FIRST_READ }
+    }
+}
+
+impl<V> Ahead<V> {
+    /// Starts over at `from`.
+    fn seek(
+        &mut self,
+        from: B256,
+        read: impl FnMut(B256, usize) -> Result<Merged<V>>,
+    ) -> std::result::Result<Option<(B256, V)>, TrieError> {
+        self.buf.clear();
+        self.next = Some(from);
+        self.size = FIRST_READ;
+        self.next(read)
+    }
+
+    /// The next leaf, reading on with `read` as needed.
+    fn next(
+        &mut self,
+        mut read: impl FnMut(B256, usize) -> Result<Merged<V>>,
+    ) -> std::result::Result<Option<(B256, V)>, TrieError> {
+        loop {
+            if let Some(entry) = self.buf.pop_front() {
+                return Ok(Some(entry));
+            }
+            let Some(from) = self.next.take() else { return Ok(None) };
+            (self.buf, self.next) = read(from, self.size).map_err(trie_err)?;
+            self.size = (self.size * 4).min(MAX_READ);
         }
     }
 }
@@ -156,21 +224,20 @@ impl TrieCursor for NodeCursor<'_, '_> {
 /// A cursor over accounts after the block.
 pub(crate) struct AccountCursor<'c, 'a> {
     state: &'c AfterBlock<'a>,
-    at: Option<B256>,
+    ahead: Ahead<Account>,
 }
 
 impl HashedCursor for AccountCursor<'_, '_> {
     type Value = Account;
 
     fn seek(&mut self, key: B256) -> std::result::Result<Option<(B256, Account)>, TrieError> {
-        let found = self.state.account_from(key).map_err(trie_err)?;
-        self.at = found.map(|(k, _)| k);
-        Ok(found)
+        let state = self.state;
+        self.ahead.seek(key, |from, n| state.accounts_from(from, n))
     }
 
     fn next(&mut self) -> std::result::Result<Option<(B256, Account)>, TrieError> {
-        let Some(from) = self.at.and_then(successor) else { return Ok(None) };
-        self.seek(from)
+        let state = self.state;
+        self.ahead.next(|from, n| state.accounts_from(from, n))
     }
 }
 
@@ -178,21 +245,20 @@ impl HashedCursor for AccountCursor<'_, '_> {
 pub(crate) struct SlotCursor<'c, 'a> {
     state: &'c AfterBlock<'a>,
     owner: B256,
-    at: Option<B256>,
+    ahead: Ahead<U256>,
 }
 
 impl HashedCursor for SlotCursor<'_, '_> {
     type Value = U256;
 
     fn seek(&mut self, key: B256) -> std::result::Result<Option<(B256, U256)>, TrieError> {
-        let found = self.state.slot_from(self.owner, key).map_err(trie_err)?;
-        self.at = found.map(|(k, _)| k);
-        Ok(found)
+        let (state, owner) = (self.state, self.owner);
+        self.ahead.seek(key, |from, n| state.slots_from(owner, from, n))
     }
 
     fn next(&mut self) -> std::result::Result<Option<(B256, U256)>, TrieError> {
-        let Some(from) = self.at.and_then(successor) else { return Ok(None) };
-        self.seek(from)
+        let (state, owner) = (self.state, self.owner);
+        self.ahead.next(|from, n| state.slots_from(owner, from, n))
     }
 }
 
@@ -229,14 +295,14 @@ impl<'a> HashedCursorFactory for AfterBlock<'a> {
         Self: 'c;
 
     fn hashed_account_cursor(&self) -> std::result::Result<AccountCursor<'_, 'a>, TrieError> {
-        Ok(AccountCursor { state: self, at: None })
+        Ok(AccountCursor { state: self, ahead: Ahead::default() })
     }
 
     fn hashed_storage_cursor(
         &self,
         hashed_address: B256,
     ) -> std::result::Result<SlotCursor<'_, 'a>, TrieError> {
-        Ok(SlotCursor { state: self, owner: hashed_address, at: None })
+        Ok(SlotCursor { state: self, owner: hashed_address, ahead: Ahead::default() })
     }
 
     fn known_storage_root(
@@ -257,21 +323,10 @@ mod tests {
     #[test]
     fn changes_override_and_hide_the_head() {
         let k = |b: u8| B256::with_last_byte(b);
-        let head: BTreeMap<B256, u32> = [(k(1), 10), (k(3), 30), (k(5), 50)].into();
+        let head = vec![(k(1), 10), (k(3), 30), (k(5), 50)];
         let changes: BTreeMap<B256, Option<u32>> =
-            [(k(2), Some(2)), (k(3), None), (k(5), Some(55))].into();
-        let read = |from: B256| -> Result<Option<(B256, u32)>> {
-            Ok(head.range(from..).next().map(|(k, v)| (*k, *v)))
-        };
-        let mut seen = Vec::new();
-        let mut from = B256::ZERO;
-        while let Some((key, v)) = merged_next(&changes, from, read).unwrap() {
-            seen.push((key, v));
-            match successor(key) {
-                Some(n) => from = n,
-                None => break,
-            }
-        }
-        assert_eq!(seen, vec![(k(1), 10), (k(2), 2), (k(5), 55)]);
+            [(k(2), Some(2)), (k(3), None), (k(5), Some(55)), (k(7), Some(7))].into();
+        let merged: Vec<_> = merge(head.into_iter(), changes.iter()).into_iter().collect();
+        assert_eq!(merged, vec![(k(1), 10), (k(2), 2), (k(5), 55), (k(7), 7)]);
     }
 }
