@@ -101,7 +101,7 @@ struct StorageUnit {
 }
 
 /// The stored nodes of one trie, complete.
-type NodeSet = BTreeMap<Nibbles, BranchNodeCompact>;
+pub(crate) type NodeSet = BTreeMap<Nibbles, BranchNodeCompact>;
 
 /// Entries of one key space, complete within covered ranges.
 #[derive(Debug)]
@@ -319,6 +319,41 @@ impl StateCache {
         let budget = self.budget;
         let stats = CacheStats { bytes: 0, ..self.stats };
         *self = Self { budget, stats, tick: self.tick, ..Self::default() };
+        self.publish();
+    }
+
+    /// Whether `bytes` more fit in the budget.
+    pub(crate) fn has_room(&self, bytes: u64) -> bool {
+        self.bytes.saturating_add(bytes) <= self.budget
+    }
+
+    /// The bytes an account with `slots` slots takes in the cache.
+    pub(crate) fn account_cost(slots: usize) -> u64 {
+        ACCOUNT_BYTES + SLOT_BYTES * slots as u64
+    }
+
+    /// Fills an empty cache with a state just imported: the accounts `[ZERO, until)` (all of them
+    /// if `until` is `None`), the slots of those listed in `storage`, and the account trie's
+    /// nodes.
+    pub(crate) fn fill_imported(
+        &mut self,
+        accounts: Vec<(B256, HeadAccount)>,
+        until: Option<B256>,
+        storage: Vec<(B256, Vec<(B256, alloy_primitives::U256)>)>,
+        account_nodes: NodeSet,
+    ) {
+        let tick = self.tick;
+        let bytes = self.accounts.add(B256::ZERO, until, accounts, ACCOUNT_BYTES, tick);
+        self.change(bytes);
+        for (owner, slots) in storage {
+            let unit = Covered::complete(slots, tick);
+            self.grow(unit.bytes(SLOT_BYTES));
+            self.storage
+                .insert(owner, Unit { tick, value: StorageUnit { nodes: None, slots: unit } });
+        }
+        self.grow(node_set_bytes(&account_nodes));
+        self.account_nodes = Some(Unit { tick, value: account_nodes });
+        self.evict();
         self.publish();
     }
 

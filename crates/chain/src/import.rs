@@ -19,6 +19,7 @@ use chainstore_trie::{
     Account, EMPTY_TRIE_ROOT, NodeUpdates, TrieBuilder, encode_node, encode_path,
 };
 
+use crate::cache::{HeadAccount, StateCache};
 use crate::cursors::Reader;
 use crate::error::{ChainError, Result};
 use crate::prune::Prunable;
@@ -131,6 +132,18 @@ struct Pending {
     account: Account,
     storage: TrieBuilder,
     slots: u64,
+    /// The slots, while the state still fits the cache.
+    kept: Vec<(B256, U256)>,
+}
+
+/// What of an import goes into the cache: a prefix of the state, as long as it fits.
+#[derive(Default)]
+struct Warm {
+    accounts: Vec<(B256, HeadAccount)>,
+    storage: Vec<(B256, Vec<(B256, U256)>)>,
+    bytes: u64,
+    /// Set once the state stopped fitting: the first account not kept.
+    full_at: Option<B256>,
 }
 
 impl ChainStore {
@@ -169,6 +182,8 @@ impl ChainStore {
         let mut rows = 0usize;
         let mut pending: Option<Pending> = None;
         let resume_after = marker.last;
+        // A fresh import leaves the state in the cache, as much as fits in half its budget.
+        let mut warm = resume_after.is_none().then(Warm::default);
         let mut skipping = false;
         for entry in entries {
             match entry? {
@@ -180,7 +195,8 @@ impl ChainStore {
                     skipping = false;
                     if let Some(p) = pending.take() {
                         marker.last = Some(p.hashed);
-                        rows += finish_account(&mut txn, &mut accounts, p, &mut state)?;
+                        let warm = (&mut warm, &*cache);
+                        rows += finish_account(&mut txn, &mut accounts, p, &mut state, warm)?;
                     }
                     if rows >= batch_rows.max(1) {
                         self.commit_batch(txn, &mut marker, &state)?;
@@ -195,6 +211,7 @@ impl ChainStore {
                         account,
                         storage: TrieBuilder::new(),
                         slots: 0,
+                        kept: Vec::new(),
                     });
                 }
                 StateEntry::Slot { hashed_slot, value } => {
@@ -211,6 +228,9 @@ impl ChainStore {
                         )));
                     }
                     p.storage.add_slot(hashed_slot, value)?;
+                    if warm.as_ref().is_some_and(|w| w.full_at.is_none()) {
+                        p.kept.push((hashed_slot, value));
+                    }
                     let key = [p.hashed.as_slice(), hashed_slot.as_slice()].concat();
                     txn.put(HASHED_STORAGE, &key, &value.to_be_bytes::<32>())?;
                     p.slots += 1;
@@ -219,7 +239,7 @@ impl ChainStore {
             }
         }
         if let Some(p) = pending.take() {
-            finish_account(&mut txn, &mut accounts, p, &mut state)?;
+            finish_account(&mut txn, &mut accounts, p, &mut state, (&mut warm, &*cache))?;
         }
         let (root, nodes) = accounts.finish();
         if let Some(expected) = block.state_root.filter(|e| *e != root) {
@@ -253,6 +273,10 @@ impl ChainStore {
         }
         txn.delete(META.name(), IMPORT_KEY)?;
         txn.commit()?;
+        if let Some(w) = warm {
+            let account_nodes = nodes.into_iter().filter_map(|(p, n)| Some((p, n?))).collect();
+            cache.fill_imported(w.accounts, w.full_at, w.storage, account_nodes);
+        }
         state.batches += 1;
         progress(&state);
         tracing::info!(target: "chainstore::chain", number = block.number, accounts = state.accounts,
@@ -398,8 +422,21 @@ fn finish_account(
     accounts: &mut TrieBuilder,
     p: Pending,
     state: &mut ImportProgress,
+    (warm, cache): (&mut Option<Warm>, &StateCache),
 ) -> Result<usize> {
     let (root, nodes) = p.storage.finish();
+    if let Some(w) = warm.as_mut().filter(|w| w.full_at.is_none()) {
+        let cost = StateCache::account_cost(p.kept.len());
+        if cache.has_room((w.bytes + cost) * 2) {
+            w.bytes += cost;
+            w.accounts.push((p.hashed, HeadAccount { account: p.account, storage_root: root }));
+            if p.slots > 0 {
+                w.storage.push((p.hashed, p.kept));
+            }
+        } else {
+            w.full_at = Some(p.hashed);
+        }
+    }
     let mut rows = write_nodes(txn, Some(p.hashed), &nodes)?;
     if root != EMPTY_TRIE_ROOT {
         txn.put_as(&STORAGE_ROOTS, &p.hashed.0, &root.0)?;
