@@ -437,7 +437,7 @@ mod tests {
     use super::*;
 
     fn put(table: &str, key: u8) -> Op {
-        (Arc::from(table), vec![key], Some(vec![key]))
+        (Arc::from(table), Arc::from([key]), Some(Arc::from([key])))
     }
 
     /// The durability rule the engine's log truncation relies on: each batch, checkpoint
