@@ -299,6 +299,17 @@ pub fn decode_record(buf: &[u8], at: Position) -> Result<Option<(Record<'_>, usi
     Ok(Some((Record { seq: header.seq, ty: header.ty, payload }, header.record_len())))
 }
 
+/// The record that `bytes` holds exactly, read without checking anything: for records a scan
+/// has already checked ([`decode_record`]'s rules). `None` if `bytes` is shorter than a header.
+pub fn checked_record(bytes: &[u8]) -> Option<Record<'_>> {
+    let header = bytes.get(..RECORD_HEADER_LEN)?;
+    Some(Record {
+        seq: le_u64(&header[9..17]),
+        ty: header[8],
+        payload: &bytes[RECORD_HEADER_LEN..],
+    })
+}
+
 /// The payload of the record whose header `header` starts `buf`, if it is whole and its checksum
 /// holds.
 pub fn payload_of<'a>(buf: &'a [u8], header: &RecordHeader) -> Result<&'a [u8], FrameError> {

@@ -27,12 +27,15 @@
 
 mod error;
 pub mod format;
+mod position;
+mod reader;
 mod recovery;
 pub mod scan;
 mod writer;
 
 pub use error::{Corruption, Result, WalError};
 pub use format::Record;
+pub use position::LogPosition;
 pub use recovery::{Dropped, RecoveryMode, RecoveryReport};
 pub use writer::{Prepared, Ticket, Wal};
 
@@ -66,6 +69,41 @@ impl Default for WalOptions {
     }
 }
 
+/// Reads the log in `dir` for a read-only open: hands every good record from `from_seq` on to
+/// `on_record`, in order, with the checks and damage rules `open` applies in `mode`, but changes
+/// nothing (a torn tail is reported, not zeroed; `RepairToLastGood` reports what it would move
+/// aside).
+///
+/// With a `hint` ([`Wal::position_at_or_before`] of a sequence number below `from_seq`, stored
+/// by the owner of the log) reading starts there, if a record with the hint's sequence number
+/// passes its header check at the hint's offset, and nothing before it is read; the report then
+/// counts only the records from there on. Otherwise the whole log is read.
+///
+/// If records were handed over, the segment holding the newest is synced before this returns:
+/// records a killed writer left written but not synced are durable before a reader is shown
+/// them (the file is only synced, never changed). A missing directory is an empty log.
+pub fn read_from(
+    vfs: &dyn crate::vfs::Vfs,
+    dir: &std::path::Path,
+    mode: RecoveryMode,
+    from_seq: u64,
+    hint: Option<LogPosition>,
+    on_record: &mut dyn FnMut(Record<'_>),
+) -> Result<RecoveryReport> {
+    if let Err(e) = vfs.list(dir)
+        && e.kind() == std::io::ErrorKind::NotFound
+    {
+        return Ok(RecoveryReport::default());
+    }
+    let rec = recovery::recover(vfs, dir, mode, from_seq, false, hint, on_record)?;
+    if let Some(last) = rec.segments.last().filter(|_| rec.report.replayed > 0) {
+        let path = recovery::segment_path(dir, last.number);
+        let file = vfs.open(&path, crate::vfs::OpenMode::Read).map_err(WalError::io(&path))?;
+        file.sync_data().map_err(WalError::io(&path))?;
+    }
+    Ok(rec.report)
+}
+
 /// Scans the log in `dir` without changing anything, as `open` would in `mode`: for inspection.
 pub fn inspect(
     vfs: &dyn crate::vfs::Vfs,
@@ -73,5 +111,5 @@ pub fn inspect(
     mode: RecoveryMode,
     on_record: &mut dyn FnMut(Record<'_>),
 ) -> Result<RecoveryReport> {
-    Ok(recovery::recover(vfs, dir, mode, 0, false, on_record)?.report)
+    Ok(recovery::recover(vfs, dir, mode, 0, false, None, on_record)?.report)
 }

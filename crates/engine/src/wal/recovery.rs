@@ -6,9 +6,13 @@ use std::path::{Path, PathBuf};
 use tracing::{info, warn};
 
 use super::error::{Result, WalError};
-use super::format::Record;
-use super::scan::{DamageKind, SegmentScan, scan_segment};
-use crate::vfs::{OpenMode, Vfs, read_all, read_all_into, write_all_at, write_zeros};
+use super::format::{
+    RECORD_HEADER_LEN, Record, SEGMENT_HEADER_LEN, SegmentHeader, decode_record_header,
+};
+use super::position::{LogPosition, Marks};
+use super::reader::{ReadBuf, SegmentReader};
+use super::scan::{DamageKind, RecordPos, Scanner, SegmentScan, scan_segment};
+use crate::vfs::{OpenMode, Vfs, read_all, read_exact_at, write_all_at, write_zeros};
 
 /// What to do with damage found when opening the log. See `docs/recovery.md`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -73,6 +77,8 @@ pub(super) struct Recovered {
     pub(super) end: u64,
     /// Sequence number of the last record in the log (or the last one before an empty log).
     pub(super) last_seq: Option<u64>,
+    /// Where the records found start (some of them), for the writer.
+    pub(super) marks: Marks,
 }
 
 /// A live segment.
@@ -101,33 +107,33 @@ fn parse_segment_name(name: &str) -> Option<u64> {
     }
 }
 
-/// Scans the log in `dir`. With `modify` false nothing is changed on disk (for inspection).
+/// Scans the log in `dir`. With `modify` false nothing is changed on disk (for inspection and
+/// read-only opens). With a `hint`, the position of a record at or before `from_seq`, the scan
+/// starts there if a record with that sequence number passes its header check there, and
+/// nothing before it is read; otherwise it starts at the first segment.
 pub(super) fn recover(
     vfs: &dyn Vfs,
     dir: &Path,
     mode: RecoveryMode,
     from_seq: u64,
     modify: bool,
+    hint: Option<LogPosition>,
     on_record: &mut dyn FnMut(Record<'_>),
 ) -> Result<Recovered> {
     let mut report = RecoveryReport::default();
-    let names = vfs.list(dir).map_err(WalError::io(dir))?;
-    let mut numbers = Vec::new();
-    for name in &names {
-        let Some(name) = name.to_str() else { continue };
-        if name.ends_with(TEMP_SUFFIX) && modify {
-            vfs.remove(&dir.join(name)).map_err(WalError::io(dir.join(name)))?;
-            report.removed_temp_files += 1;
-        } else if let Some(n) = parse_segment_name(name) {
-            numbers.push(n);
-        }
-    }
-    numbers.sort_unstable();
+    let numbers = segment_numbers(vfs, dir, modify, &mut report)?;
+    let mut buf = ReadBuf::default();
+    let start = match hint.filter(|h| h.seq <= from_seq) {
+        Some(h) => check_hint(vfs, dir, &numbers, h)?,
+        None => None,
+    };
+    let first = start.map_or(0, |(i, _)| i);
+    let mut resume = start.map(|(_, header)| header);
+    let mut delivery = Delivery { from_seq, report, on_record, marks: Marks::default() };
     let mut segments: Vec<SegmentInfo> = Vec::new();
     let mut prev_last: Option<u64> = None;
     let mut end = 0u64;
-    let mut image = Vec::new();
-    for (i, &number) in numbers.iter().enumerate() {
+    for (i, &number) in numbers.iter().enumerate().skip(first) {
         let path = segment_path(dir, number);
         let is_last = i + 1 == numbers.len();
         if let Some(prev) = segments.last()
@@ -142,28 +148,35 @@ pub(super) fn recover(
                 later: 0,
                 segment_len: None,
             };
-            handle_hard(vfs, dir, mode, modify, &path, &numbers[i..], damage, None, &mut report)?;
+            let report = &mut delivery.report;
+            handle_hard(vfs, dir, mode, modify, &path, &numbers[i..], damage, None, report)?;
             break;
         }
-        let file = vfs.open(&path, OpenMode::Read).map_err(WalError::io(&path))?;
-        read_all_into(&*file, &mut image).map_err(WalError::io(&path))?;
-        let scan = scan_segment(&image, number, prev_last);
-        if i == 0
-            && let Some(h) = scan.header
-            && from_seq > 0
-            && h.prev_last_seq >= from_seq
-        {
-            return Err(WalError::corruption(
-                path,
-                0,
-                Some(from_seq),
-                format!(
-                    "records from {from_seq} on are needed but the log starts after record {}",
-                    h.prev_last_seq
-                ),
-            ));
-        }
-        deliver(&image, &scan, from_seq, &mut report, on_record);
+        let reader = SegmentReader::open(vfs, &path)?;
+        let mut deliver = |bytes: &[u8], base: usize, records: &[RecordPos]| {
+            delivery.deliver(bytes, base, number, records);
+        };
+        let (scan, tail) = match resume.take().zip(hint) {
+            Some((header, h)) => {
+                let scanner = Scanner::resume(header, reader.len, h.offset as usize, h.seq);
+                reader.scan(scanner, &mut buf, &mut deliver)?
+            }
+            None => {
+                let head = reader.read_head(&mut buf)?;
+                match Scanner::start(head, reader.len, number, prev_last) {
+                    Ok(scanner) => {
+                        if i == 0 {
+                            check_needed(&path, scanner.header(), from_seq)?;
+                        }
+                        reader.scan(scanner, &mut buf, &mut deliver)?
+                    }
+                    Err(_) => {
+                        let image = reader.read_from(0)?;
+                        (scan_segment(&image, number, prev_last), image)
+                    }
+                }
+            }
+        };
         let Some(d) = &scan.damage else {
             end = scan.end as u64;
             prev_last = scan.last_seq();
@@ -178,8 +191,9 @@ pub(super) fn recover(
             later: d.later_records,
             segment_len: scan.header.map(|h| h.segment_len),
         };
+        let report = &mut delivery.report;
         if d.kind == DamageKind::Tail && is_last && mode != RecoveryMode::Strict {
-            truncate_tail(vfs, &path, modify, &damage, mode, &image, &mut report)?;
+            truncate_tail(vfs, &path, modify, &damage, mode, &tail, report)?;
             end = scan.end as u64;
             prev_last = scan.last_seq();
             if scan.header.is_some() {
@@ -188,17 +202,7 @@ pub(super) fn recover(
             break;
         }
         let kept = scan.header.map(|_| info(number, &scan));
-        handle_hard(
-            vfs,
-            dir,
-            mode,
-            modify,
-            &path,
-            &numbers[i..],
-            damage,
-            Some(&image),
-            &mut report,
-        )?;
+        handle_hard(vfs, dir, mode, modify, &path, &numbers[i..], damage, Some(&tail), report)?;
         if let Some(k) = kept {
             segments.push(k);
             end = scan.end as u64;
@@ -206,18 +210,87 @@ pub(super) fn recover(
         }
         break;
     }
+    let Delivery { mut report, marks, .. } = delivery;
     if let Some(d) = &report.dropped {
         warn!(target: "chainstore::wal", torn_tail = d.torn_tail, segment = %d.segment.display(),
               offset = d.offset, bytes = d.bytes, records = d.records, detail = %d.detail,
               "log recovery dropped data");
     }
     info!(target: "chainstore::wal", segments = segments.len(), records = report.records,
-          replayed = report.replayed, "log recovered");
+          replayed = report.replayed, from_hint = start.is_some(), "log recovered");
     report.segments = segments.len();
     if segments.is_empty() {
         end = 0;
     }
-    Ok(Recovered { report, segments, end, last_seq: prev_last })
+    Ok(Recovered { report, segments, end, last_seq: prev_last, marks })
+}
+
+/// The numbers of the segment files in `dir`, sorted; leftover temporary files are removed
+/// (counted in the report) when `modify` is set.
+fn segment_numbers(
+    vfs: &dyn Vfs,
+    dir: &Path,
+    modify: bool,
+    report: &mut RecoveryReport,
+) -> Result<Vec<u64>> {
+    let names = vfs.list(dir).map_err(WalError::io(dir))?;
+    let mut numbers = Vec::new();
+    for name in &names {
+        let Some(name) = name.to_str() else { continue };
+        if name.ends_with(TEMP_SUFFIX) && modify {
+            vfs.remove(&dir.join(name)).map_err(WalError::io(dir.join(name)))?;
+            report.removed_temp_files += 1;
+        } else if let Some(n) = parse_segment_name(name) {
+            numbers.push(n);
+        }
+    }
+    numbers.sort_unstable();
+    Ok(numbers)
+}
+
+/// Whether `hint` can be trusted: its segment exists, has a good header, and a record with the
+/// hint's sequence number passes its header check (keyed by the segment's salt and the offset)
+/// at the hint's offset. Then the index of its segment and the segment's header.
+fn check_hint(
+    vfs: &dyn Vfs,
+    dir: &Path,
+    numbers: &[u64],
+    hint: LogPosition,
+) -> Result<Option<(usize, SegmentHeader)>> {
+    let Some(i) = numbers.iter().position(|&n| n == hint.segment) else { return Ok(None) };
+    let path = segment_path(dir, hint.segment);
+    let file = vfs.open(&path, OpenMode::Read).map_err(WalError::io(&path))?;
+    let len = file.len().map_err(WalError::io(&path))?;
+    let mut head = [0u8; SEGMENT_HEADER_LEN];
+    let mut record = [0u8; RECORD_HEADER_LEN];
+    let fits = hint.offset >= SEGMENT_HEADER_LEN as u64
+        && hint.offset.checked_add(RECORD_HEADER_LEN as u64).is_some_and(|e| e <= len);
+    if !fits {
+        return Ok(None);
+    }
+    read_exact_at(&*file, &mut head, 0).map_err(WalError::io(&path))?;
+    read_exact_at(&*file, &mut record, hint.offset).map_err(WalError::io(&path))?;
+    let Ok(header) = SegmentHeader::decode(&head) else { return Ok(None) };
+    let holds = header.number == hint.segment
+        && matches!(decode_record_header(&record, header.at(hint.offset)),
+                    Ok(Some(h)) if h.seq == hint.seq);
+    Ok(holds.then_some((i, header)))
+}
+
+/// Refuses a log whose first segment starts after records the caller needs.
+fn check_needed(path: &Path, header: SegmentHeader, from_seq: u64) -> Result<()> {
+    if from_seq > 0 && header.prev_last_seq >= from_seq {
+        return Err(WalError::corruption(
+            path.to_path_buf(),
+            0,
+            Some(from_seq),
+            format!(
+                "records from {from_seq} on are needed but the log starts after record {}",
+                header.prev_last_seq
+            ),
+        ));
+    }
+    Ok(())
 }
 
 struct Damage {
@@ -235,51 +308,56 @@ fn info(number: u64, scan: &SegmentScan) -> SegmentInfo {
     SegmentInfo { number, prev_last_seq, bytes: scan.end as u64, salt }
 }
 
-fn deliver(
-    image: &[u8],
-    scan: &SegmentScan,
+/// Hands the good records to the caller as they are found, counts them, and remembers where
+/// some of them start (for the writer's [`Marks`]).
+struct Delivery<'a> {
     from_seq: u64,
-    report: &mut RecoveryReport,
-    on_record: &mut dyn FnMut(Record<'_>),
-) {
-    for pos in &scan.records {
-        report.records += 1;
-        report.record_bytes += pos.len as u64;
-        let first = report.seq_range.map_or(pos.seq, |r| r.0);
-        report.seq_range = Some((first, pos.seq));
-        if pos.seq >= from_seq
-            && let Some(rec) = scan.record(image, pos)
-        {
-            report.replayed += 1;
-            on_record(rec);
+    report: RecoveryReport,
+    on_record: &'a mut dyn FnMut(Record<'_>),
+    marks: Marks,
+}
+
+impl Delivery<'_> {
+    /// Delivers `records`, found in `bytes`, the segment's bytes from offset `base` on.
+    fn deliver(&mut self, bytes: &[u8], base: usize, segment: u64, records: &[RecordPos]) {
+        let report = &mut self.report;
+        for pos in records {
+            report.records += 1;
+            report.record_bytes += pos.len as u64;
+            let first = report.seq_range.map_or(pos.seq, |r| r.0);
+            report.seq_range = Some((first, pos.seq));
+            self.marks.note(LogPosition { segment, offset: pos.offset as u64, seq: pos.seq });
+            if pos.seq >= self.from_seq
+                && let Some(rec) = pos.record(bytes, base)
+            {
+                report.replayed += 1;
+                (self.on_record)(rec);
+            }
         }
     }
 }
 
 /// Zeroes a torn tail (or, when repairing, saves it aside first) so later appends start clean.
+/// `tail` holds the segment file's bytes from the damage on.
 fn truncate_tail(
     vfs: &dyn Vfs,
     path: &Path,
     modify: bool,
     d: &Damage,
     mode: RecoveryMode,
-    image: &[u8],
+    tail: &[u8],
     report: &mut RecoveryReport,
 ) -> Result<()> {
     let repair = mode == RecoveryMode::RepairToLastGood;
     let mut saved_to = Vec::new();
-    let file_len = image.len() as u64;
+    let file_len = d.offset + tail.len() as u64;
     let segment_len = d.segment_len.unwrap_or(file_len);
     // Bytes past the segment's length (appended garbage) are dropped too.
     let end = d.dirty_end.max(if file_len > segment_len { file_len } else { 0 });
     if modify && (end > d.offset || file_len != segment_len) {
         if repair && end > d.offset {
-            saved_to.push(save_aside(
-                vfs,
-                path,
-                d.offset,
-                &image[d.offset as usize..end as usize],
-            )?);
+            let bytes = &tail[..(end - d.offset) as usize];
+            saved_to.push(save_aside(vfs, path, d.offset, bytes)?);
         }
         let file = vfs.open(path, OpenMode::ReadWrite).map_err(WalError::io(path))?;
         let zero_end = d.dirty_end.min(segment_len);
@@ -307,8 +385,8 @@ fn truncate_tail(
     Ok(())
 }
 
-/// Hard damage: an error, unless repairing, in which case the damaged tail of `path` and all
-/// later segments are moved aside.
+/// Hard damage: an error, unless repairing, in which case the damaged tail of `path` (`tail`:
+/// its bytes from the damage on, if its header is good) and all later segments are moved aside.
 #[allow(clippy::too_many_arguments)]
 fn handle_hard(
     vfs: &dyn Vfs,
@@ -318,15 +396,15 @@ fn handle_hard(
     path: &Path,
     rest: &[u64],
     d: Damage,
-    image: Option<&[u8]>,
+    tail: Option<&[u8]>,
     report: &mut RecoveryReport,
 ) -> Result<()> {
     if mode != RecoveryMode::RepairToLastGood {
         return Err(WalError::corruption(path.to_path_buf(), d.offset, d.seq, d.detail));
     }
-    let header_ok = image.is_some() && d.offset > 0;
+    let header_ok = tail.is_some() && d.offset > 0;
     if header_ok {
-        truncate_tail(vfs, path, modify, &d, mode, image.unwrap_or_default(), report)?;
+        truncate_tail(vfs, path, modify, &d, mode, tail.unwrap_or_default(), report)?;
     }
     let mut dropped = report.dropped.take().unwrap_or(Dropped {
         torn_tail: false,

@@ -1,9 +1,11 @@
 //! Scanning one segment image: which records are good, where the data ends, and what kind of
-//! damage (if any) follows. Pure functions over bytes, so the fuzz target drives them directly.
+//! damage (if any) follows. Pure functions over bytes, so the fuzz target drives them directly;
+//! [`Scanner`] does the same scan on a segment whose bytes arrive in pieces, so that recovery
+//! checks records while it reads the next ones, through a small buffer.
 
 use super::format::{
-    FrameError, Record, RecordHeader, SEGMENT_HEADER_LEN, SegmentHeader, decode_record,
-    decode_record_header, payload_of,
+    FrameError, RECORD_HEADER_LEN, Record, RecordHeader, SEGMENT_HEADER_LEN, SegmentHeader,
+    checked_record, decode_record, decode_record_header, payload_of,
 };
 
 /// A good record found in a segment.
@@ -15,6 +17,15 @@ pub struct RecordPos {
     pub len: usize,
     /// Sequence number.
     pub seq: u64,
+}
+
+impl RecordPos {
+    /// The record at this position, read from `bytes`, the bytes of the segment file from
+    /// offset `base` on that the scan found it in (nothing is checked again).
+    pub fn record<'a>(&self, bytes: &'a [u8], base: usize) -> Option<Record<'a>> {
+        let at = self.offset.checked_sub(base)?;
+        checked_record(bytes.get(at..at.checked_add(self.len)?)?)
+    }
 }
 
 /// How bad the damage after the last good record is.
@@ -56,22 +67,48 @@ pub struct SegmentScan {
     pub end: usize,
     /// Damage after `end`, if any.
     pub damage: Option<Damage>,
+    /// The sequence number of the last record before the scanned records: `first_seq - 1` of a
+    /// whole segment, the one before the start of a resumed scan ([`Scanner::resume`]); `None`
+    /// if the header is bad.
+    pub before: Option<u64>,
 }
 
 impl SegmentScan {
     /// The sequence number of the last record in this segment and all before it.
     pub fn last_seq(&self) -> Option<u64> {
-        match (self.records.last(), self.header) {
-            (Some(r), _) => Some(r.seq),
-            (None, Some(h)) => Some(h.first_seq - 1),
-            (None, None) => None,
-        }
+        self.records.last().map(|r| r.seq).or(self.before)
     }
 
     /// The record at `pos` in `image` (the image this scan was made of).
     pub fn record<'a>(&self, image: &'a [u8], pos: &RecordPos) -> Option<Record<'a>> {
         let at = self.header?.at(pos.offset as u64);
         decode_record(&image[pos.offset..], at).ok().flatten().map(|(r, _)| r)
+    }
+}
+
+/// The bytes of a segment file from offset `base` on, as far as they have been read: what the
+/// scan decides on. Offsets are always those of the file.
+#[derive(Debug, Clone, Copy)]
+struct Window<'a> {
+    bytes: &'a [u8],
+    base: usize,
+}
+
+impl<'a> Window<'a> {
+    /// The bytes from `offset` to the end of the window, if the window starts at or before it.
+    fn from(&self, offset: usize) -> Option<&'a [u8]> {
+        self.bytes.get(offset.checked_sub(self.base)?..)
+    }
+
+    /// The offset one past the window's last byte.
+    fn end(&self) -> usize {
+        self.base + self.bytes.len()
+    }
+
+    /// The window without the bytes at or past `limit`.
+    fn until(self, limit: usize) -> Self {
+        let len = self.bytes.len().min(limit.saturating_sub(self.base));
+        Self { bytes: &self.bytes[..len], base: self.base }
     }
 }
 
@@ -88,8 +125,9 @@ enum Frame {
     BadHeader(FrameError),
 }
 
-fn frame(image: &[u8], header: &SegmentHeader, offset: usize) -> Frame {
-    let buf = &image[offset..];
+/// The frame at `offset`, which the window must reach (see [`Scanner::frame_is_within`]).
+fn frame(window: Window<'_>, header: &SegmentHeader, offset: usize) -> Frame {
+    let buf = window.from(offset).unwrap_or_default();
     match decode_record_header(buf, header.at(offset as u64)) {
         Ok(None) => Frame::End,
         Ok(Some(h)) => match payload_of(buf, &h) {
@@ -103,75 +141,212 @@ fn frame(image: &[u8], header: &SegmentHeader, offset: usize) -> Frame {
 /// Scans a segment image. `number` is the segment number its file name gives; `prev_last` the
 /// last sequence number of the previous segment, if there is one.
 pub fn scan_segment(image: &[u8], number: u64, prev_last: Option<u64>) -> SegmentScan {
-    let header = match check_header(image, number, prev_last) {
-        Ok(h) => h,
+    match Scanner::start(image, image.len(), number, prev_last) {
+        Ok(scanner) => scanner.finish(image, 0),
         Err(detail) => {
             let damage = Damage {
                 offset: 0,
                 seq: prev_last.and_then(|p| p.checked_add(1)),
                 detail,
                 kind: DamageKind::Hard,
-                dirty_end: dirty_end(image),
+                dirty_end: dirty_end(Window { bytes: image, base: 0 }, 0),
                 later_records: 0,
             };
-            return SegmentScan { header: None, records: Vec::new(), end: 0, damage: Some(damage) };
+            let damage = Some(damage);
+            SegmentScan { header: None, records: Vec::new(), end: 0, damage, before: None }
         }
-    };
-    // A segment file is created at its full length and never changes length: a shorter file was
-    // cut (records may be missing without a trace), a longer one had bytes appended.
-    let wrong_len = (image.len() as u64 != header.segment_len).then(|| {
-        format!("segment file is {} bytes but was created with {}", image.len(), header.segment_len)
-    });
-    let image = &image[..image.len().min(header.segment_len as usize)];
-    let mut records = Vec::new();
-    let mut offset = SEGMENT_HEADER_LEN;
-    let mut expected = header.first_seq;
-    let damage = loop {
-        match frame(image, &header, offset) {
-            Frame::End => {
-                let detail = "non-zero bytes after the end of the data".to_string();
-                break judge(image, &header, offset, offset + 1, expected, detail);
+    }
+}
+
+/// A scan of one segment that checks its records as its bytes arrive, front to back, so that
+/// reading a segment and checking it can overlap and the segment need not be in memory at once.
+///
+/// Each decision is made on exactly the bytes [`scan_segment`] decides on: a record is judged
+/// only once all of it is there, and what follows the last good record only once everything
+/// from there to the end of the file is. Fed a segment in pieces of any size, it finds what
+/// `scan_segment` finds in the whole image (`scan_segment` is this scanner fed everything at
+/// once).
+#[derive(Debug, Clone)]
+pub struct Scanner {
+    header: SegmentHeader,
+    /// The length of the segment file.
+    file_len: usize,
+    /// The bytes records can occupy: the file, but no more than the length it was created with.
+    limit: usize,
+    records: Vec<RecordPos>,
+    /// Where the next record starts.
+    offset: usize,
+    /// The sequence number the next record must have.
+    expected: u64,
+    /// The sequence number of the last record before where the scan started.
+    before: u64,
+    /// Set once the good records have ended.
+    stop: Option<Stop>,
+}
+
+/// Why the good records ended at the scanner's offset.
+#[derive(Debug, Clone)]
+struct Stop {
+    /// Bytes before this belong to the frame at the offset; the search for good records after
+    /// the damage starts here. `None`: damage that no interrupted write explains.
+    judge_from: Option<usize>,
+    detail: String,
+}
+
+impl Scanner {
+    /// A scan of a whole segment whose file is `file_len` bytes long and starts with `head` (at
+    /// least its header, or the whole file if shorter). Fails with what is wrong if the header is
+    /// bad: [`scan_segment`] of the whole image then reports it.
+    pub fn start(
+        head: &[u8],
+        file_len: usize,
+        number: u64,
+        prev_last: Option<u64>,
+    ) -> Result<Self, String> {
+        let header = check_header(head, number, prev_last)?;
+        Ok(Self::resume(header, file_len, SEGMENT_HEADER_LEN, header.first_seq))
+    }
+
+    /// A scan of the segment with `header` (already checked) that starts at `offset`, where the
+    /// record with sequence number `seq` starts: the records before it are neither checked nor
+    /// returned, and the bytes before it are never needed.
+    pub fn resume(header: SegmentHeader, file_len: usize, offset: usize, seq: u64) -> Self {
+        Self {
+            header,
+            file_len,
+            limit: file_len.min(usize::try_from(header.segment_len).unwrap_or(usize::MAX)),
+            records: Vec::new(),
+            offset,
+            expected: seq,
+            before: seq.saturating_sub(1),
+            stop: None,
+        }
+    }
+
+    /// The segment's header.
+    pub fn header(&self) -> SegmentHeader {
+        self.header
+    }
+
+    /// The good records found so far.
+    pub fn records(&self) -> &[RecordPos] {
+        &self.records
+    }
+
+    /// Where the next record starts (where the good records end, once they have): the bytes
+    /// before it are not needed any more.
+    pub fn offset(&self) -> usize {
+        self.offset
+    }
+
+    /// Checks the records that lie wholly within `bytes`, the bytes of the segment file from
+    /// offset `base` on as far as they have been read (`base` at or before [`Scanner::offset`]).
+    /// Returns whether the good records have ended: then only [`Scanner::finish`] is left.
+    pub fn advance(&mut self, bytes: &[u8], base: usize) -> bool {
+        debug_assert!(base <= self.offset, "the window starts after the scan");
+        let window = Window { bytes, base }.until(self.limit);
+        let whole = window.end() == self.limit;
+        while self.stop.is_none() && (whole || self.frame_is_within(window)) {
+            self.step(window);
+        }
+        self.stop.is_some()
+    }
+
+    /// The result, given `rest`: the bytes of the segment file from offset `base` (at or before
+    /// [`Scanner::offset`]) to its end.
+    pub fn finish(mut self, rest: &[u8], base: usize) -> SegmentScan {
+        debug_assert!(base <= self.offset, "the window starts after the scan");
+        let window = Window { bytes: rest, base }.until(self.limit);
+        let stop = loop {
+            match self.stop.take() {
+                Some(stop) => break stop,
+                None => self.step(window),
             }
+        };
+        let (header, offset, expected) = (self.header, self.offset, self.expected);
+        let limit = self.limit;
+        let damage = match stop.judge_from {
+            Some(from) => judge(window, limit, &header, offset, from, expected, stop.detail),
+            None => Some(hard(window, limit, &header, offset, expected, stop.detail)),
+        };
+        // A segment file is created at its full length and never changes length: a shorter file
+        // was cut (records may be missing without a trace), a longer one had bytes appended.
+        let wrong_len = (self.file_len as u64 != header.segment_len).then(|| {
+            format!(
+                "segment file is {} bytes but was created with {}",
+                self.file_len, header.segment_len
+            )
+        });
+        let damage = match (damage, wrong_len) {
+            (d, None) => d,
+            (Some(mut d), Some(len)) => {
+                d.kind = DamageKind::Hard;
+                d.detail = format!("{len}; {}", d.detail);
+                Some(d)
+            }
+            (None, Some(len)) => Some(hard(window, limit, &header, offset, expected, len)),
+        };
+        SegmentScan {
+            header: Some(header),
+            records: self.records,
+            end: offset,
+            damage,
+            before: Some(self.before),
+        }
+    }
+
+    /// Whether the window holds all the bytes the decision at the current offset depends on: a
+    /// record header and, if it passes its check, the whole record.
+    fn frame_is_within(&self, window: Window<'_>) -> bool {
+        let Some(buf) = window.from(self.offset) else { return false };
+        match decode_record_header(buf, self.header.at(self.offset as u64)) {
+            Ok(Some(h)) => h.record_len() <= buf.len(),
+            _ => buf.len() >= RECORD_HEADER_LEN,
+        }
+    }
+
+    /// Decides on the frame at the current offset: a good record, or the end of the good ones.
+    fn step(&mut self, window: Window<'_>) {
+        let (offset, expected) = (self.offset, self.expected);
+        let stop = match frame(window, &self.header, offset) {
+            Frame::End => Stop {
+                judge_from: Some(offset + 1),
+                detail: "non-zero bytes after the end of the data".into(),
+            },
             Frame::BadHeader(e) => {
-                let detail = format!("bad record: {e}");
-                break judge(image, &header, offset, offset + 1, expected, detail);
+                Stop { judge_from: Some(offset + 1), detail: format!("bad record: {e}") }
             }
-            Frame::Good(h) | Frame::BadPayload(h, _) if h.seq != expected => {
-                let detail = format!("sequence gap: expected record {expected}, found {}", h.seq);
-                break Some(hard(image, &header, offset, expected, detail));
-            }
+            Frame::Good(h) | Frame::BadPayload(h, _) if h.seq != expected => Stop {
+                judge_from: None,
+                detail: format!("sequence gap: expected record {expected}, found {}", h.seq),
+            },
             Frame::Good(h) => {
                 let len = h.record_len();
-                records.push(RecordPos { offset, len, seq: h.seq });
-                offset += len;
+                self.records.push(RecordPos { offset, len, seq: h.seq });
+                self.offset += len;
                 // No record can follow the largest sequence number: what comes after it is the
                 // end of the data or damage.
-                let Some(next) = expected.checked_add(1) else {
-                    let detail = "bytes after the largest sequence number".to_string();
-                    break judge(image, &header, offset, offset, expected, detail);
-                };
-                expected = next;
+                match expected.checked_add(1) {
+                    Some(next) => {
+                        self.expected = next;
+                        return;
+                    }
+                    None => Stop {
+                        judge_from: Some(self.offset),
+                        detail: "bytes after the largest sequence number".into(),
+                    },
+                }
             }
-            Frame::BadPayload(h, e) => {
-                // The header was written here and claims the record's extent; whatever its
-                // payload holds (a cut, or bytes that look like records), only what lies beyond
-                // the extent can tell a torn write from damage inside the log.
-                let extent_end = offset.saturating_add(h.record_len());
-                let detail = format!("record {expected}: {e}");
-                break judge(image, &header, offset, extent_end, expected, detail);
-            }
-        }
-    };
-    let damage = match (damage, wrong_len) {
-        (d, None) => d,
-        (Some(mut d), Some(len)) => {
-            d.kind = DamageKind::Hard;
-            d.detail = format!("{len}; {}", d.detail);
-            Some(d)
-        }
-        (None, Some(len)) => Some(hard(image, &header, offset, expected, len)),
-    };
-    SegmentScan { header: Some(header), records, end: offset, damage }
+            // The header was written here and claims the record's extent; whatever its payload
+            // holds (a cut, or bytes that look like records), only what lies beyond the extent
+            // can tell a torn write from damage inside the log.
+            Frame::BadPayload(h, e) => Stop {
+                judge_from: Some(offset.saturating_add(h.record_len())),
+                detail: format!("record {expected}: {e}"),
+            },
+        };
+        self.stop = Some(stop);
+    }
 }
 
 fn check_header(
@@ -211,20 +386,22 @@ fn check_header(
 /// The data ends at `offset` without a good record there. Bytes before `from` belong to the
 /// record (or marker) at `offset`; beyond it, anything but zeros is judged: no good record after
 /// it is what an interrupted write leaves (tail damage), a good record after it is damage inside
-/// the log. `None` if there is nothing but zeros from `offset` on.
+/// the log. `None` if there is nothing but zeros from `offset` on. The window reaches from at
+/// or before `offset` to the end of the image, `limit` bytes (the segment's length at most).
 fn judge(
-    image: &[u8],
+    window: Window<'_>,
+    limit: usize,
     header: &SegmentHeader,
     offset: usize,
     from: usize,
     expected: u64,
     detail: String,
 ) -> Option<Damage> {
-    let dirty = dirty_end(image);
+    let dirty = dirty_end(window, offset);
     if dirty <= offset {
         return None;
     }
-    let later = count_later_records(image, header, from, dirty);
+    let later = count_later_records(window, limit, header, from, dirty);
     let (kind, detail) = match later {
         Later::Found(0) => (DamageKind::Tail, detail),
         Later::Found(n) => (
@@ -246,15 +423,16 @@ fn judge(
 /// Damage that no interrupted write explains, at `offset`; the good records from there on are
 /// counted for the report of a repair.
 fn hard(
-    image: &[u8],
+    window: Window<'_>,
+    limit: usize,
     header: &SegmentHeader,
     offset: usize,
     expected: u64,
     detail: String,
 ) -> Damage {
-    let dirty = dirty_end(image).max(offset);
+    let dirty = dirty_end(window, offset);
     let (Later::Found(later_records) | Later::Unknown(later_records)) =
-        count_later_records(image, header, offset, dirty);
+        count_later_records(window, limit, header, offset, dirty);
     Damage {
         offset,
         seq: Some(expected),
@@ -265,8 +443,27 @@ fn hard(
     }
 }
 
-fn dirty_end(image: &[u8]) -> usize {
-    image.iter().rposition(|&b| b != 0).map_or(0, |i| i + 1)
+/// One past the last non-zero byte of the window at or after `from`; `from` if there is none.
+fn dirty_end(window: Window<'_>, from: usize) -> usize {
+    let rest = window.from(from).unwrap_or_default();
+    from + zero_tail_start(rest)
+}
+
+/// One past the last non-zero byte of `bytes` (0 if they are all zero).
+pub(crate) fn zero_tail_start(bytes: &[u8]) -> usize {
+    // Whole blocks first, with a test the compiler vectorizes: the zero tail of a segment is
+    // most of it when the segment is new.
+    const BLOCK: usize = 4096;
+    let mut end = bytes.len();
+    while end > 0 {
+        let start = end.saturating_sub(BLOCK);
+        let block = &bytes[start..end];
+        if block.iter().fold(0u8, |acc, &b| acc | b) != 0 {
+            return start + block.iter().rposition(|&b| b != 0).map_or(0, |i| i + 1);
+        }
+        end = start;
+    }
+    0
 }
 
 /// What the search for good records after damage found.
@@ -280,14 +477,20 @@ enum Later {
 /// Counts good records starting in `from..dirty`: records whose header check holds at their
 /// offset and whose payload checksum holds. Only headers written at their offset pass the check
 /// (it is keyed by the segment's salt and the offset), so payload checksums are computed only for
-/// records the log wrote, and the search is linear; a budget of a few times the segment size
-/// bounds it even against a 2^-32 coincidence per offset.
-fn count_later_records(image: &[u8], header: &SegmentHeader, from: usize, dirty: usize) -> Later {
-    let mut budget = 4 * image.len() as u64 + (1 << 20);
+/// records the log wrote, and the search is linear; a budget of a few times the image's length
+/// (`limit`) bounds it even against a 2^-32 coincidence per offset.
+fn count_later_records(
+    window: Window<'_>,
+    limit: usize,
+    header: &SegmentHeader,
+    from: usize,
+    dirty: usize,
+) -> Later {
+    let mut budget = 4 * limit as u64 + (1 << 20);
     let mut count = 0;
     let mut at = from;
     while at < dirty {
-        let buf = &image[at..];
+        let buf = window.from(at).unwrap_or_default();
         if let Ok(Some(h)) = decode_record_header(buf, header.at(at as u64)) {
             budget = match budget.checked_sub(u64::from(h.len)) {
                 Some(b) => b,
@@ -517,6 +720,75 @@ mod tests {
         let d = scan_segment(&img, 1, None).damage.unwrap();
         assert_eq!(d.kind, DamageKind::Tail, "{}", d.detail);
         assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    }
+
+    /// Feeds `image` to a [`Scanner`] in pieces of `piece` bytes.
+    fn scan_in_pieces(image: &[u8], prev_last: Option<u64>, piece: usize) -> SegmentScan {
+        let head = image.len().min(piece.max(SEGMENT_HEADER_LEN));
+        let Ok(mut scanner) = Scanner::start(&image[..head], image.len(), 1, prev_last) else {
+            return scan_segment(image, 1, prev_last);
+        };
+        // A window that drops what the scanner has passed and grows by `piece` bytes a time.
+        let (mut base, mut have) = (0, head);
+        while have < image.len() && !scanner.advance(&image[base..have], base) {
+            base = scanner.offset().min(have);
+            have = (have + piece).min(image.len());
+        }
+        let rest = scanner.offset().min(image.len());
+        scanner.finish(&image[rest..], rest)
+    }
+
+    #[test]
+    fn a_segment_scanned_in_pieces_gives_the_whole_scan() {
+        let clean = segment(&[(1, b"a"), (2, &[7u8; 300]), (3, b"ccc")], 4096);
+        let mut torn = segment(&[(1, b"a"), (2, &[5u8; 64])], 4096);
+        torn[SEGMENT_HEADER_LEN + RECORD_HEADER_LEN + 31..][..55].fill(0);
+        let mut bad_payload = segment(&[(1, b"aaaa"), (2, b"bbbb"), (3, b"cccc")], 4096);
+        bad_payload[SEGMENT_HEADER_LEN + 25 + RECORD_HEADER_LEN] ^= 0xff;
+        let mut bad_header = bad_payload.clone();
+        bad_header[SEGMENT_HEADER_LEN + 25 + RECORD_HEADER_LEN] ^= 0xff;
+        bad_header[SEGMENT_HEADER_LEN + 25 + 5] ^= 0x01;
+        let mut garbage = clean.clone();
+        garbage[4000] = 1;
+        let gap = segment(&[(1, b"a"), (3, b"b")], 4096);
+        let cut = clean[..SEGMENT_HEADER_LEN + RECORD_HEADER_LEN + 100].to_vec();
+        let mut longer = clean.clone();
+        longer.extend_from_slice(b"more");
+        let mut bad_segment_header = clean.clone();
+        bad_segment_header[3] ^= 1;
+        let images = [clean, torn, bad_payload, bad_header, garbage, gap, cut, longer];
+        for (i, image) in images.iter().chain([&bad_segment_header]).enumerate() {
+            let whole = scan_segment(image, 1, None);
+            for piece in [1, 2, 7, 20, 21, 22, 57, 100, 333, 4096, 1 << 20] {
+                assert_eq!(
+                    scan_in_pieces(image, None, piece),
+                    whole,
+                    "image {i}, pieces of {piece}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_resumed_scan_finds_the_records_from_its_start() {
+        let img = segment(&[(5, b"a"), (6, &[7u8; 300]), (7, b"ccc")], 4096);
+        let h = SegmentHeader::decode(&img).unwrap();
+        let whole = scan_segment(&img, 1, None);
+        let second = whole.records[1];
+        // The bytes before the start are not looked at.
+        let mut image = img.clone();
+        image[SEGMENT_HEADER_LEN..second.offset].fill(0xee);
+        let resumed = Scanner::resume(h, img.len(), second.offset, 6).finish(&image, 0);
+        assert_eq!(resumed.records, whole.records[1..]);
+        assert_eq!((resumed.end, &resumed.damage), (whole.end, &whole.damage));
+        assert_eq!(resumed.last_seq(), Some(7));
+        // Resumed at a record whose payload is bad: nothing good, and the last good record is
+        // the one before the start.
+        image[second.offset + RECORD_HEADER_LEN] ^= 1;
+        let from = second.offset;
+        let torn = Scanner::resume(h, img.len(), from, 6).finish(&image[from..], from);
+        assert_eq!((torn.records.len(), torn.last_seq()), (0, Some(5)));
+        assert_eq!(torn.damage.unwrap().kind, DamageKind::Hard, "a good record follows");
     }
 
     #[test]

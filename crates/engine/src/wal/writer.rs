@@ -13,6 +13,7 @@ use super::format::{
     Position, RECORD_HEADER_LEN, SEGMENT_HEADER_LEN, SegmentHeader, fresh_salt, record_len,
     seal_header,
 };
+use super::position::{LogPosition, Marks};
 use super::recovery::{self, RecoveryReport, SegmentInfo, TEMP_SUFFIX, segment_path};
 use super::{Durability, Record, WalOptions};
 use crate::vfs::{OpenMode, Vfs, VfsFile, is_out_of_space, write_all_at, write_zeros};
@@ -27,6 +28,8 @@ pub struct Wal {
     cond: Condvar,
     io: Mutex<Io>,
     segments: Mutex<VecDeque<SegmentInfo>>,
+    /// Where some of the records start, for [`Wal::position_at_or_before`].
+    marks: Mutex<Marks>,
 }
 
 /// Queue and progress, guarded by `Wal::state`.
@@ -137,7 +140,7 @@ impl Wal {
             )));
         }
         vfs.create_dir_all(dir).map_err(WalError::io(dir))?;
-        let rec = recovery::recover(&*vfs, dir, opts.recovery, from_seq, true, on_record)?;
+        let rec = recovery::recover(&*vfs, dir, opts.recovery, from_seq, true, None, on_record)?;
         let after_last = match rec.last_seq {
             None => 1,
             Some(l) => l.checked_add(1).ok_or_else(|| {
@@ -212,6 +215,7 @@ impl Wal {
             cond: Condvar::new(),
             io: Mutex::new(io),
             segments: Mutex::new(segments),
+            marks: Mutex::new(rec.marks),
         };
         wal.publish_gauges();
         Ok((wal, rec.report))
@@ -335,6 +339,9 @@ impl Wal {
             segments.pop_front();
         }
         if removed > 0 {
+            if let Some(first) = segments.front() {
+                self.lock_marks().forget_before(first.number);
+            }
             self.lock_state().used_bytes -= freed;
             debug!(target: "chainstore::wal", removed, through = seq, "truncated log segments");
             self.vfs.sync_dir(&self.dir).map_err(WalError::io(&self.dir))?;
@@ -342,6 +349,14 @@ impl Wal {
         drop(segments);
         self.publish_gauges();
         result.map(|()| removed)
+    }
+
+    /// Where a record with a sequence number at or below `seq` starts: the newest such record
+    /// whose position the log remembers (it remembers the newest record and one per MiB of log).
+    /// The owner of the log stores it with its checkpoint, so that a read-only open can start
+    /// reading there instead of at the first segment (see [`super::read_from`]).
+    pub fn position_at_or_before(&self, seq: u64) -> Option<LogPosition> {
+        self.lock_marks().at_or_before(seq)
     }
 
     /// The sequence number the next record will get.
@@ -371,6 +386,10 @@ impl Wal {
 
     fn lock_state(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn lock_marks(&self) -> MutexGuard<'_, Marks> {
+        self.marks.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn rolled_back(&self, st: &State, ticket: Ticket) -> Option<WalError> {
@@ -474,7 +493,7 @@ impl Wal {
         let bytes: u64 = chunks.iter().map(|c| c.len).sum();
         metrics::counter!("chainstore_wal_written_bytes_total").increment(bytes);
         metrics::histogram!("chainstore_wal_group_commit_records").record(batch.len() as f64);
-        self.advance(&mut io, &chunks, files);
+        self.advance(&mut io, &chunks, batch, files);
         Ok(())
     }
 
@@ -566,9 +585,17 @@ impl Wal {
         Ok(())
     }
 
-    /// Moves the write position past a written batch and records new segments.
-    fn advance(&self, io: &mut Io, chunks: &[Chunk], files: Vec<Arc<dyn VfsFile>>) {
+    /// Moves the write position past a written batch and records new segments and the
+    /// positions of the batch's records.
+    fn advance(
+        &self,
+        io: &mut Io,
+        chunks: &[Chunk],
+        batch: &[Pending],
+        files: Vec<Arc<dyn VfsFile>>,
+    ) {
         let mut segments = self.segments.lock().unwrap_or_else(|e| e.into_inner());
+        let mut marks = self.lock_marks();
         for (chunk, file) in chunks.iter().zip(files) {
             if let Some(h) = chunk.new {
                 io.number = h.number;
@@ -582,11 +609,17 @@ impl Wal {
                     salt: h.salt,
                 });
             }
+            let mut offset = chunk.offset;
+            for p in &batch[chunk.records.clone()] {
+                marks.note(LogPosition { segment: io.number, offset, seq: p.seq });
+                offset += p.bytes.len() as u64;
+            }
             io.end = chunk.offset + chunk.len;
             if let Some(last) = segments.back_mut() {
                 last.bytes = io.end;
             }
         }
+        drop(marks);
         drop(segments);
         self.publish_gauges();
     }

@@ -18,4 +18,5 @@ mod wal_fuzz_check;
 mod wal_fuzz_corpus;
 mod wal_model;
 mod wal_power_loss;
+mod wal_read_from;
 mod wal_torn_tail;
