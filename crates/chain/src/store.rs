@@ -45,6 +45,15 @@ impl ChainStore {
         Ok(Self { db: Database::open(path, options)?, writer: Mutex::new(cache) })
     }
 
+    /// Opens an existing chain store for queries only ([`Database::open_read_only`]): every
+    /// acknowledged block is visible, nothing is written, and on a store whose indexer caught up
+    /// almost none of the commit log is read. Commits, unwinds and prunes fail.
+    pub fn open_read_only(path: impl AsRef<Path>, options: Options) -> Result<Self> {
+        // The cache serves writers only.
+        let cache = StateCache::new(0);
+        Ok(Self { db: Database::open_read_only(path, options)?, writer: Mutex::new(cache) })
+    }
+
     /// Takes the writer lock (and with it the state cache).
     pub(crate) fn lock_writer(&self) -> MutexGuard<'_, StateCache> {
         self.writer.lock().unwrap_or_else(|e| e.into_inner())

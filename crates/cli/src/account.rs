@@ -20,7 +20,7 @@ pub(crate) struct Args {
 
 pub(crate) fn run(global: &Global, args: Args) -> anyhow::Result<()> {
     let address = args::address("address", &args.address)?;
-    let store = global.open_existing()?;
+    let store = global.open_query()?;
     let info = match args::state_block(args.block.as_deref())? {
         Some(n) => store.account_at(address, n)?,
         None => store.account(address)?,

@@ -19,7 +19,7 @@ pub(crate) struct Args {
 
 pub(crate) fn run(global: &Global, args: Args) -> anyhow::Result<()> {
     let id = args::block_id("block", &args.block)?;
-    let store = global.open_existing()?;
+    let store = global.open_query()?;
     let block = match id {
         BlockId::Number(n) => store.block(n)?,
         BlockId::Hash(h) => store.block_by_hash(h)?,

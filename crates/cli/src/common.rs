@@ -49,15 +49,30 @@ impl Global {
         }
     }
 
-    /// Opens an existing store, refusing to create one (for queries).
+    /// Opens an existing store, refusing to create one (for commands that change it).
     pub(crate) fn open_existing(&self) -> anyhow::Result<ChainStore> {
+        self.check_exists()?;
+        self.open()
+    }
+
+    /// Opens an existing store for a query: read-only, so that it reads only the commit log
+    /// records its indexer has not caught up with and changes nothing.
+    pub(crate) fn open_query(&self) -> anyhow::Result<ChainStore> {
+        self.check_exists()?;
+        let dir = self.data();
+        let opts = Options { backend: self.backend_choice()?, ..Options::default() };
+        ChainStore::open_read_only(&dir, opts)
+            .with_context(|| format!("cannot open the store in {}", dir.display()))
+    }
+
+    fn check_exists(&self) -> anyhow::Result<()> {
         if !self.data().join("FORMAT").exists() {
             bail!(
                 "no chainstore data in {} (use --data DIR, or create one with genesis, ingest or demo)",
                 self.data().display()
             );
         }
-        self.open()
+        Ok(())
     }
 }
 

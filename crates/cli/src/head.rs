@@ -13,7 +13,7 @@ pub(crate) struct Args {
 }
 
 pub(crate) fn run(global: &Global, _args: Args) -> anyhow::Result<()> {
-    let store = global.open_existing()?;
+    let store = global.open_query()?;
     match store.head()? {
         Some(h) => print_json(&head_json(h.number, h.hash, h.state_root)),
         None => anyhow::bail!("the store in {} is empty: no head block", global.data().display()),

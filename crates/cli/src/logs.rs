@@ -65,7 +65,7 @@ impl Args {
 
 pub(crate) fn run(global: &Global, args: Args) -> anyhow::Result<()> {
     let filter = args.filter()?;
-    let store = global.open_existing()?;
+    let store = global.open_query()?;
     let logs: Vec<Value> = store.logs(&filter)?.iter().map(log_json).collect();
     print(&Value::Array(logs), args.json)
 }

@@ -30,7 +30,7 @@ pub(crate) fn run(global: &Global, args: Args) -> anyhow::Result<()> {
         .enumerate()
         .map(|(i, s)| args::slot(&format!("slot #{}", i + 1), s))
         .collect::<anyhow::Result<Vec<_>>>()?;
-    let store = global.open_existing()?;
+    let store = global.open_query()?;
     let proof = match args::state_block(args.block.as_deref())? {
         Some(n) => store.proof_at(address, &slots, n)?,
         None => store.proof(address, &slots)?,

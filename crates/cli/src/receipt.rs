@@ -19,7 +19,7 @@ pub(crate) struct Args {
 
 pub(crate) fn run(global: &Global, args: Args) -> anyhow::Result<()> {
     let hash = args::hash("transaction hash", &args.hash)?;
-    let store = global.open_existing()?;
+    let store = global.open_query()?;
     match store.receipt(hash)? {
         Some((receipt, location)) => print(&receipt_json(&receipt, &location), args.json),
         None if store.transaction(hash)?.is_some() => {

@@ -24,7 +24,7 @@ pub(crate) struct Args {
 pub(crate) fn run(global: &Global, args: Args) -> anyhow::Result<()> {
     let address = args::address("address", &args.address)?;
     let slot = args::slot("slot", &args.slot)?;
-    let store = global.open_existing()?;
+    let store = global.open_query()?;
     let value = match args::state_block(args.block.as_deref())? {
         Some(n) => store.storage_at(address, slot, n)?,
         None => store.storage(address, slot)?,

@@ -19,7 +19,7 @@ pub(crate) struct Args {
 
 pub(crate) fn run(global: &Global, args: Args) -> anyhow::Result<()> {
     let hash = args::hash("transaction hash", &args.hash)?;
-    let store = global.open_existing()?;
+    let store = global.open_query()?;
     let location =
         store.transaction(hash)?.with_context(|| format!("transaction {hash} not found"))?;
     print(&located_transaction_json(&location), args.json)

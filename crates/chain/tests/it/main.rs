@@ -8,5 +8,6 @@ mod common;
 mod history;
 mod import;
 mod logs;
+mod read_only;
 mod unwind;
 mod verify;

@@ -29,14 +29,14 @@ pub(crate) fn crash_seed() -> u64 {
 }
 
 /// What one killed run acknowledged.
-struct Run {
-    acks: Vec<Value>,
+pub(crate) struct Run {
+    pub(crate) acks: Vec<Value>,
 }
 
 /// Starts `ingest -` fed with `input`, waits for `acks` acknowledgements (or the end of the
 /// output), lets it run `delay` longer, kills it with SIGKILL, and collects every complete
 /// acknowledgement line it printed.
-fn killed_run(data: &Path, input: String, acks: usize, delay: Duration) -> Run {
+pub(crate) fn killed_run(data: &Path, input: String, acks: usize, delay: Duration) -> Run {
     let mut child = chainstore(data)
         .args(["ingest", "-"])
         .stdin(Stdio::piped())

@@ -11,6 +11,7 @@ mod query_fixture;
 mod query_logs;
 mod query_records;
 mod query_state;
+mod read_only;
 mod support;
 mod torture;
 

@@ -3,14 +3,15 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
-use super::{Backend, BackendError, BackendIter, BackendSnapshot, KeyRange, Op};
+use super::{Backend, BackendError, BackendIter, BackendSnapshot, Checkpoint, KeyRange, Op};
+use crate::wal::LogPosition;
 
 type Table = BTreeMap<Vec<u8>, Vec<u8>>;
 
 #[derive(Debug, Clone, Default)]
 struct Image {
     tables: BTreeMap<String, Arc<Table>>,
-    checkpoint: u64,
+    checkpoint: Checkpoint,
 }
 
 /// An in-memory backend. Cloning shares the data, so a test can "reopen" a database on it.
@@ -35,7 +36,7 @@ impl Backend for MemoryBackend {
         Ok(Arc::new(MemorySnapshot(self.current())))
     }
 
-    fn apply(&self, ops: &[Op], checkpoint: u64) -> Result<(), BackendError> {
+    fn apply(&self, ops: &[Op], checkpoint: Checkpoint) -> Result<(), BackendError> {
         let mut guard = self.image.lock().unwrap_or_else(|e| e.into_inner());
         let mut image = Image::clone(&guard);
         for (table, key, value) in ops {
@@ -69,7 +70,11 @@ struct MemorySnapshot(Arc<Image>);
 
 impl BackendSnapshot for MemorySnapshot {
     fn checkpoint(&self) -> u64 {
-        self.0.checkpoint
+        self.0.checkpoint.seq
+    }
+
+    fn log_position(&self) -> Result<Option<LogPosition>, BackendError> {
+        Ok(self.0.checkpoint.position)
     }
 
     fn get(&self, table: &str, key: &[u8]) -> Result<Option<Vec<u8>>, BackendError> {

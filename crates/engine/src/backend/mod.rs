@@ -1,9 +1,10 @@
 //! The storage backends the indexer writes into: one trait, several implementations.
 //!
-//! A backend stores named tables of byte keys and values, sorted by key bytes, plus one number:
-//! the checkpoint, the sequence number of the last commit-log record it contains. A batch and its
-//! checkpoint are applied atomically and durably, so after a crash the backend holds exactly the
-//! records up to its checkpoint and the engine replays the log from there.
+//! A backend stores named tables of byte keys and values, sorted by key bytes, plus the
+//! checkpoint: the sequence number of the last commit-log record it contains, and where in the
+//! log a record at or before it starts. A batch and its checkpoint are applied atomically and
+//! durably, so after a crash the backend holds exactly the records up to its checkpoint and the
+//! engine replays the log from there (a read-only open starts reading the log at that place).
 
 mod memory;
 mod redb;
@@ -18,6 +19,7 @@ pub use self::memory::MemoryBackend;
 pub use self::redb::{RedbBackend, RedbOptions};
 #[cfg(feature = "rocksdb")]
 pub use self::rocksdb::{Compression, RocksdbBackend, RocksdbOptions};
+use crate::wal::LogPosition;
 
 /// An error from a backend.
 #[derive(Debug, thiserror::Error)]
@@ -32,6 +34,23 @@ pub enum BackendError {
     /// Any other failure, with the backend's message.
     #[error("backend error: {0}")]
     Other(String),
+}
+
+/// What a batch brings the backend up to.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Checkpoint {
+    /// The sequence number of the last commit-log record the backend contains.
+    pub seq: u64,
+    /// Where a record at or before `seq` starts in the log ([`crate::wal::Wal`] remembers
+    /// some), if known: a read-only open starts reading the log there. Only a hint: it is
+    /// checked against the log before it is used.
+    pub position: Option<LogPosition>,
+}
+
+impl From<u64> for Checkpoint {
+    fn from(seq: u64) -> Self {
+        Self { seq, position: None }
+    }
 }
 
 /// One operation of a batch: a put (`Some(value)`) or a delete (`None`).
@@ -111,8 +130,9 @@ pub type BackendIter = Box<dyn Iterator<Item = Result<(Vec<u8>, Vec<u8>), Backen
 pub trait Backend: Send + Sync + fmt::Debug + 'static {
     /// A consistent read snapshot of everything applied so far.
     fn snapshot(&self) -> Result<Arc<dyn BackendSnapshot>, BackendError>;
-    /// Applies `ops` and sets the checkpoint to `checkpoint`, atomically and durably.
-    fn apply(&self, ops: &[Op], checkpoint: u64) -> Result<(), BackendError>;
+    /// Applies `ops` and sets the checkpoint to `checkpoint` (its position too: a `None`
+    /// position removes the stored one), atomically and durably.
+    fn apply(&self, ops: &[Op], checkpoint: Checkpoint) -> Result<(), BackendError>;
     /// Bytes the backend occupies on disk.
     fn disk_bytes(&self) -> u64;
     /// Reclaims free space if the backend can; returns whether anything changed.
@@ -125,6 +145,9 @@ pub trait Backend: Send + Sync + fmt::Debug + 'static {
 pub trait BackendSnapshot: Send + Sync + fmt::Debug {
     /// The checkpoint of this snapshot.
     fn checkpoint(&self) -> u64;
+    /// The log position stored with the checkpoint of this snapshot, if any (a value this build
+    /// cannot decode counts as none).
+    fn log_position(&self) -> Result<Option<LogPosition>, BackendError>;
     /// The value of `key` in `table`.
     fn get(&self, table: &str, key: &[u8]) -> Result<Option<Vec<u8>>, BackendError>;
     /// The pairs of `table` in `range`, ascending or (with `reverse`) descending.

@@ -10,12 +10,15 @@ use std::sync::{Arc, RwLock};
 
 use redb::{ReadableDatabase, ReadableTable, StorageBackend, TableDefinition, TableHandle};
 
-use super::{Backend, BackendError, BackendIter, BackendSnapshot, KeyRange, Op};
+use super::{Backend, BackendError, BackendIter, BackendSnapshot, Checkpoint, KeyRange, Op};
 use crate::vfs::{OpenMode, Vfs, VfsFile, read_exact_at, write_all_at};
+use crate::wal::LogPosition;
 
 /// The table that holds the checkpoint (a reserved name: engine tables cannot start with `__`).
 const META: TableDefinition<'static, &[u8], &[u8]> = TableDefinition::new("__chainstore_meta");
 const CHECKPOINT_KEY: &[u8] = b"checkpoint";
+/// Where in the commit log a record at or before the checkpoint starts ([`LogPosition`]).
+const LOG_POSITION_KEY: &[u8] = b"log_position";
 
 type BytesTable<'a> = TableDefinition<'a, &'static [u8], &'static [u8]>;
 
@@ -81,7 +84,7 @@ impl Backend for RedbBackend {
         Ok(Arc::new(RedbSnapshot { txn, checkpoint, tables: RwLock::default() }))
     }
 
-    fn apply(&self, ops: &[Op], checkpoint: u64) -> Result<(), BackendError> {
+    fn apply(&self, ops: &[Op], checkpoint: Checkpoint) -> Result<(), BackendError> {
         let txn = self.db().begin_write().map_err(map_err)?;
         let mut i = 0;
         while i < ops.len() {
@@ -98,7 +101,13 @@ impl Backend for RedbBackend {
         }
         {
             let mut meta = txn.open_table(META).map_err(map_err)?;
-            meta.insert(CHECKPOINT_KEY, checkpoint.to_be_bytes().as_slice()).map_err(map_err)?;
+            let seq = checkpoint.seq.to_be_bytes();
+            meta.insert(CHECKPOINT_KEY, seq.as_slice()).map_err(map_err)?;
+            let position = checkpoint.position.map(|p| p.encode());
+            match &position {
+                Some(p) => drop(meta.insert(LOG_POSITION_KEY, p.as_slice()).map_err(map_err)?),
+                None => drop(meta.remove(LOG_POSITION_KEY).map_err(map_err)?),
+            }
         }
         txn.commit().map_err(map_err)
     }
@@ -187,6 +196,16 @@ impl RedbSnapshot {
 impl BackendSnapshot for RedbSnapshot {
     fn checkpoint(&self) -> u64 {
         self.checkpoint
+    }
+
+    fn log_position(&self) -> Result<Option<LogPosition>, BackendError> {
+        let meta = match self.txn.open_table(META) {
+            Ok(t) => t,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
+            Err(e) => return Err(map_err(e)),
+        };
+        let value = meta.get(LOG_POSITION_KEY).map_err(map_err)?;
+        Ok(value.and_then(|v| LogPosition::decode(v.value())))
     }
 
     fn get(&self, table: &str, key: &[u8]) -> Result<Option<Vec<u8>>, BackendError> {

@@ -24,7 +24,8 @@ use rocksdb::{
     WriteOptions,
 };
 
-use super::{Backend, BackendError, BackendIter, BackendSnapshot, KeyRange, Op};
+use super::{Backend, BackendError, BackendIter, BackendSnapshot, Checkpoint, KeyRange, Op};
+use crate::wal::LogPosition;
 
 type Db = rocksdb::DBWithThreadMode<MultiThreaded>;
 type Snap<'a> = SnapshotWithThreadMode<'a, Db>;
@@ -34,6 +35,8 @@ type RawIter<'a> = DBRawIteratorWithThreadMode<'a, Db>;
 /// RocksDB always has) holds the checkpoint, and no table name can collide with it.
 const TABLE_CF_PREFIX: &str = "t/";
 const CHECKPOINT_KEY: &[u8] = b"checkpoint";
+/// Where in the commit log a record at or before the checkpoint starts ([`LogPosition`]).
+const LOG_POSITION_KEY: &[u8] = b"log_position";
 
 /// A compression algorithm for RocksDB's data blocks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -216,7 +219,7 @@ impl Backend for RocksdbBackend {
         }))
     }
 
-    fn apply(&self, ops: &[Op], checkpoint: u64) -> Result<(), BackendError> {
+    fn apply(&self, ops: &[Op], checkpoint: Checkpoint) -> Result<(), BackendError> {
         let mut batch = WriteBatch::default();
         let mut i = 0;
         while i < ops.len() {
@@ -233,7 +236,11 @@ impl Backend for RocksdbBackend {
                 i += 1;
             }
         }
-        batch.put(CHECKPOINT_KEY, checkpoint.to_be_bytes());
+        batch.put(CHECKPOINT_KEY, checkpoint.seq.to_be_bytes());
+        match checkpoint.position {
+            Some(p) => batch.put(LOG_POSITION_KEY, p.encode()),
+            None => batch.delete(LOG_POSITION_KEY),
+        }
         let mut write = WriteOptions::default();
         write.set_sync(true);
         self.db.write_opt(batch, &write).map_err(|e| map_err(&self.path, e))
@@ -341,6 +348,11 @@ fn half_open(range: &KeyRange) -> (Option<Vec<u8>>, Option<Vec<u8>>) {
 impl BackendSnapshot for RocksdbSnapshot {
     fn checkpoint(&self) -> u64 {
         self.checkpoint
+    }
+
+    fn log_position(&self) -> Result<Option<LogPosition>, BackendError> {
+        let value = self.cell.borrow_dependent().get(LOG_POSITION_KEY);
+        Ok(value.map_err(|e| map_err(&self.path, e))?.and_then(|v| LogPosition::decode(&v)))
     }
 
     fn get(&self, table: &str, key: &[u8]) -> Result<Option<Vec<u8>>, BackendError> {
@@ -453,10 +465,10 @@ mod tests {
         .unwrap();
         let stats = stats.unwrap();
         let synced = || stats.get_ticker_count(rocksdb::statistics::Ticker::WalFileSynced);
-        backend.apply(&[put("t", 0)], 1).unwrap(); // creates the column family
+        backend.apply(&[put("t", 0)], 1.into()).unwrap(); // creates the column family
         let before = synced();
         for n in 1..=3 {
-            backend.apply(&[put("t", n as u8), put("u", n as u8)], 1 + n).unwrap();
+            backend.apply(&[put("t", n as u8), put("u", n as u8)], (1 + n).into()).unwrap();
             assert_eq!(synced(), before + n, "batch {n} was not synced");
         }
         assert_eq!(backend.snapshot().unwrap().checkpoint(), 4);
@@ -467,7 +479,7 @@ mod tests {
     fn an_empty_column_family_is_not_listed() {
         let dir = tempfile::tempdir().unwrap();
         let backend = RocksdbBackend::open(dir.path(), RocksdbOptions::default()).unwrap();
-        backend.apply(&[put("t", 1)], 1).unwrap();
+        backend.apply(&[put("t", 1)], 1.into()).unwrap();
         backend.ensure_table("ghost").unwrap();
         drop(backend);
         let backend = RocksdbBackend::open(dir.path(), RocksdbOptions::default()).unwrap();

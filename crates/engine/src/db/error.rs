@@ -74,6 +74,16 @@ pub enum Error {
         /// What is wrong.
         detail: String,
     },
+    /// The database was opened with [`crate::db::Database::open_read_only`]: it cannot commit,
+    /// index or compact.
+    #[error(
+        "{} is open read-only (for queries): commits, flush and compact need a writable open",
+        path.display()
+    )]
+    ReadOnly {
+        /// The data directory.
+        path: PathBuf,
+    },
     /// The background indexer failed; its error.
     #[error("background indexer failed: {0}")]
     Indexer(String),

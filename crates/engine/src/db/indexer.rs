@@ -11,6 +11,7 @@ use tracing::{debug, error};
 
 use super::Inner;
 use super::error::Result;
+use crate::backend::Checkpoint;
 
 pub(super) fn spawn(inner: Arc<Inner>) -> std::io::Result<JoinHandle<()>> {
     std::thread::Builder::new().name("chainstore-indexer".into()).spawn(move || run(&inner))
@@ -111,7 +112,8 @@ fn index_once(inner: &Inner) -> Result<()> {
             &inner.lock_tables(),
         );
         let started = Instant::now();
-        inner.backend.apply(&ops, target)?;
+        let position = inner.wal()?.position_at_or_before(target);
+        inner.backend.apply(&ops, Checkpoint { seq: target, position })?;
         metrics::histogram!("chainstore_indexer_backend_commit_seconds").record(started.elapsed());
         metrics::histogram!("chainstore_indexer_batch_ops").record(ops.len() as f64);
         let snapshot = inner.backend.snapshot()?;
@@ -131,7 +133,7 @@ fn index_once(inner: &Inner) -> Result<()> {
     }
     collect_garbage(inner);
     let checkpoint = inner.lock_view().backend.checkpoint();
-    inner.wal.truncate_through(checkpoint)?;
+    inner.wal()?.truncate_through(checkpoint)?;
     Ok(())
 }
 
@@ -169,7 +171,7 @@ fn collect_garbage(inner: &Inner) {
     };
     inner.mem_bytes.store(bytes, Ordering::Relaxed);
     metrics::gauge!("chainstore_db_memtable_bytes").set(bytes as f64);
-    metrics::gauge!("chainstore_wal_live_bytes").set(inner.wal.live_bytes() as f64);
+    metrics::gauge!("chainstore_wal_live_bytes").set(inner.log.live_bytes() as f64);
     let _guard = inner.room_lock.lock().unwrap_or_else(|e| e.into_inner());
     inner.room.notify_all();
 }

@@ -36,7 +36,7 @@ pub use self::txn::{ReadTxn, WriteTxn};
 pub use self::writeset::{WriteOp, decode_write_set};
 use crate::backend::{Backend, BackendSnapshot, MemoryBackend, RedbBackend, RedbOptions};
 use crate::vfs::{LockGuard, OpenMode, RealFs, Vfs, lock_owner, read_all, write_all_at};
-use crate::wal::{Durability, Wal, WalOptions};
+use crate::wal::{self, Durability, Record, Wal, WalOptions};
 
 /// Which backend the indexer writes into.
 #[derive(Debug, Clone)]
@@ -135,7 +135,7 @@ struct Inner {
     path: PathBuf,
     opts: Options,
     backend: Arc<dyn Backend>,
-    wal: Wal,
+    log: Log,
     memtable: RwLock<Memtable>,
     /// The table names this process has seen, with their ids (memtable and write sets).
     tables: RwLock<writeset::Tables>,
@@ -149,6 +149,25 @@ struct Inner {
     indexer_wake: Condvar,
     indexed: Condvar,
     _lock: Box<dyn LockGuard>,
+}
+
+/// The commit log of an open database.
+#[derive(Debug)]
+enum Log {
+    /// Opened for writing ([`Database::open`]).
+    Writer(Wal),
+    /// Read at a read-only open: `bytes` of records were read (from the checkpoint's position
+    /// on, or the whole log).
+    ReadOnly { bytes: u64 },
+}
+
+impl Log {
+    fn live_bytes(&self) -> u64 {
+        match self {
+            Self::Writer(wal) => wal.live_bytes(),
+            Self::ReadOnly { bytes } => *bytes,
+        }
+    }
 }
 
 /// What readers see: guarded by `Inner::view`.
@@ -186,9 +205,33 @@ impl Database {
     /// opens the backend, replays the commit log after the backend's checkpoint, and starts the
     /// indexer.
     pub fn open(path: impl AsRef<Path>, opts: Options) -> Result<Self> {
-        let path = path.as_ref().to_path_buf();
+        Self::open_with(path.as_ref(), opts, false)
+    }
+
+    /// Opens an existing database for reading only, for queries: takes the directory lock,
+    /// opens the backend, and reads the commit log records after the backend's checkpoint into
+    /// the memtable, so that every acknowledged commit is visible, indexed or not. The log is
+    /// read from the position stored with the checkpoint (where the indexer got to) when it
+    /// checks out, so a caught-up store reads almost none of it; otherwise all of it.
+    ///
+    /// Nothing is written: no log repair (a torn tail is left for the next writer to zero), no
+    /// indexing, no new segment; commits, [`Database::flush`] of unindexed commits and
+    /// [`Database::compact`] fail with [`Error::ReadOnly`]. The one exception: if records
+    /// after the checkpoint were read, their segment is synced (never changed), so that what a
+    /// reader is shown survives a power cut. See `docs/recovery.md`.
+    pub fn open_read_only(path: impl AsRef<Path>, opts: Options) -> Result<Self> {
+        Self::open_with(path.as_ref(), opts, true)
+    }
+
+    fn open_with(path: &Path, opts: Options, read_only: bool) -> Result<Self> {
+        let path = path.to_path_buf();
         let vfs = opts.vfs.clone();
-        vfs.create_dir_all(&path).map_err(io_err(&path))?;
+        if read_only {
+            // Refuse a directory without a store before anything (the lock file) is created.
+            check_format(&*vfs, &path, opts.backend.name(), false)?;
+        } else {
+            vfs.create_dir_all(&path).map_err(io_err(&path))?;
+        }
         let lock_path = path.join("LOCK");
         let lock = vfs.lock(&lock_path, &format!("pid {}", std::process::id())).map_err(|e| {
             if e.kind() == std::io::ErrorKind::WouldBlock {
@@ -197,7 +240,7 @@ impl Database {
                 Error::Io { path: lock_path.clone(), source: e }
             }
         })?;
-        check_format(&*vfs, &path, opts.backend.name())?;
+        check_format(&*vfs, &path, opts.backend.name(), !read_only)?;
         let backend: Arc<dyn Backend> = match &opts.backend {
             BackendChoice::Redb(o) => {
                 Arc::new(RedbBackend::open(&*vfs, &path.join("data.redb"), *o)?)
@@ -210,40 +253,47 @@ impl Database {
         };
         let snapshot = backend.snapshot()?;
         let checkpoint = snapshot.checkpoint();
-        let mut memtable = Memtable::default();
-        let mut tables = writeset::Tables::default();
-        let mut replayed_bytes: Vec<(u64, u64)> = Vec::new();
-        let mut bad_record = None;
+        let mut replay = Replay::default();
+        let log_dir = path.join("wal");
         let wal_opts = WalOptions { max_bytes: None, ..opts.wal };
-        let (wal, report) =
-            Wal::open(vfs.clone(), &path.join("wal"), wal_opts, checkpoint + 1, &mut |rec| {
-                if bad_record.is_some() {
-                    return;
-                }
-                match replay(rec.ty, rec.payload) {
-                    Ok(decoded) => {
-                        let before = memtable.bytes();
-                        for (name, ops) in decoded {
-                            memtable.insert_table(rec.seq, tables.intern(&name), ops);
-                        }
-                        replayed_bytes.push((rec.seq, (memtable.bytes() - before) as u64));
-                    }
-                    Err(detail) => bad_record = Some(Error::CorruptRecord { seq: rec.seq, detail }),
-                }
-            })?;
+        let (log, report) = if read_only {
+            let hint = snapshot.log_position()?;
+            let report = wal::read_from(
+                &*vfs,
+                &log_dir,
+                wal_opts.recovery,
+                checkpoint + 1,
+                hint,
+                &mut |r| replay.record(r),
+            )?;
+            (Log::ReadOnly { bytes: report.record_bytes }, report)
+        } else {
+            let (wal, report) =
+                Wal::open(vfs.clone(), &log_dir, wal_opts, checkpoint + 1, &mut |r| {
+                    replay.record(r)
+                })?;
+            (Log::Writer(wal), report)
+        };
+        let Replay { memtable, tables, bytes: replayed_bytes, bad_record } = replay;
         if let Some(e) = bad_record {
             return Err(e);
         }
-        let visible = wal.next_seq() - 1;
+        // Sequence numbers continue after the log's last record, never below the checkpoint.
+        let visible = match &log {
+            Log::Writer(wal) => wal.next_seq() - 1,
+            Log::ReadOnly { .. } => report.seq_range.map_or(0, |r| r.1).max(checkpoint),
+        };
         info!(target: "chainstore::db", path = %path.display(), checkpoint, replayed = report.replayed,
-              visible, "database opened");
-        wal.truncate_through(checkpoint)?;
+              visible, read_only, "database opened");
+        if let Log::Writer(wal) = &log {
+            wal.truncate_through(checkpoint)?;
+        }
         let mem_bytes = AtomicU64::new(memtable.bytes() as u64);
         let inner = Arc::new(Inner {
             path,
             opts,
             backend,
-            wal,
+            log,
             memtable: RwLock::new(memtable),
             tables: RwLock::new(tables),
             mem_bytes,
@@ -266,8 +316,11 @@ impl Database {
             indexed: Condvar::new(),
             _lock: lock,
         });
-        let indexer = indexer::spawn(inner.clone()).map_err(io_err(&inner.path))?;
-        Ok(Self { inner, indexer: Some(indexer) })
+        let indexer = match read_only {
+            true => None,
+            false => Some(indexer::spawn(inner.clone()).map_err(io_err(&inner.path))?),
+        };
+        Ok(Self { inner, indexer })
     }
 
     /// A read snapshot of everything committed so far.
@@ -290,6 +343,7 @@ impl Database {
     /// New snapshots wait while it runs; it fails if read snapshots are open (redb cannot
     /// compact under a reader).
     pub fn compact(&self) -> Result<bool> {
+        self.inner.wal()?;
         self.flush()?;
         let mut view = self.inner.lock_view();
         // Release the cached backend snapshot (the only reader the engine itself holds); the
@@ -310,7 +364,7 @@ impl Database {
             visible_seq: view.visible,
             checkpoint: view.backend.checkpoint(),
             memtable_bytes: self.inner.mem_bytes.load(Ordering::Relaxed),
-            wal_bytes: self.inner.wal.live_bytes(),
+            wal_bytes: self.inner.log.live_bytes(),
             backend_bytes: self.inner.backend.disk_bytes(),
             backend: self.inner.backend.name(),
         }
@@ -355,6 +409,35 @@ impl Drop for Database {
     }
 }
 
+/// The log records after the checkpoint, replayed into a fresh memtable at open.
+#[derive(Default)]
+struct Replay {
+    memtable: Memtable,
+    tables: writeset::Tables,
+    /// Per record, its sequence number and memtable bytes (for the indexer's batches).
+    bytes: Vec<(u64, u64)>,
+    /// The first record that did not decode: the open fails with it.
+    bad_record: Option<Error>,
+}
+
+impl Replay {
+    fn record(&mut self, rec: Record<'_>) {
+        if self.bad_record.is_some() {
+            return;
+        }
+        match replay(rec.ty, rec.payload) {
+            Ok(decoded) => {
+                let before = self.memtable.bytes();
+                for (name, ops) in decoded {
+                    self.memtable.insert_table(rec.seq, self.tables.intern(&name), ops);
+                }
+                self.bytes.push((rec.seq, (self.memtable.bytes() - before) as u64));
+            }
+            Err(detail) => self.bad_record = Some(Error::CorruptRecord { seq: rec.seq, detail }),
+        }
+    }
+}
+
 /// Decodes a replayed log record: per table name, its writes.
 fn replay(ty: u8, payload: &[u8]) -> Result<writeset::Decoded, String> {
     if ty != writeset::WRITE_SET {
@@ -363,8 +446,9 @@ fn replay(ty: u8, payload: &[u8]) -> Result<writeset::Decoded, String> {
     writeset::decode(payload)
 }
 
-/// Checks (or, in a new directory, writes) the `FORMAT` file: format version and backend.
-fn check_format(vfs: &dyn Vfs, dir: &Path, backend: &str) -> Result<()> {
+/// Checks (or, in a new directory and if `create`, writes) the `FORMAT` file: format version and
+/// backend.
+fn check_format(vfs: &dyn Vfs, dir: &Path, backend: &str, create: bool) -> Result<()> {
     let path = dir.join(FORMAT_FILE);
     let expected = format!("chainstore {FORMAT_VERSION}\nbackend {backend}\n");
     match vfs.open(&path, OpenMode::Read) {
@@ -407,6 +491,13 @@ fn check_format(vfs: &dyn Vfs, dir: &Path, backend: &str) -> Result<()> {
             }
             Ok(())
         }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !create => Err(Error::Incompatible {
+            path: dir.to_path_buf(),
+            detail: format!(
+                "not a chainstore store ({FORMAT_FILE} is missing); a read-only open does \
+                     not create one"
+            ),
+        }),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let tmp = dir.join(format!("{FORMAT_FILE}.tmp"));
             let _ = vfs.remove(&tmp);
@@ -426,6 +517,14 @@ fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
 }
 
 impl Inner {
+    /// The log writer; [`Error::ReadOnly`] for a read-only database.
+    fn wal(&self) -> Result<&Wal> {
+        match &self.log {
+            Log::Writer(wal) => Ok(wal),
+            Log::ReadOnly { .. } => Err(Error::ReadOnly { path: self.path.clone() }),
+        }
+    }
+
     fn lock_view(&self) -> MutexGuard<'_, View> {
         self.view.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -526,6 +625,10 @@ impl Inner {
 
     fn flush(&self) -> Result<()> {
         let target = self.lock_view().visible;
+        if self.lock_view().backend.checkpoint() >= target {
+            return Ok(());
+        }
+        self.wal()?;
         let mut ix = self.lock_indexer();
         loop {
             if self.lock_view().backend.checkpoint() >= target {
@@ -550,7 +653,7 @@ impl Inner {
     /// Quota: the store's bytes on disk plus what this commit adds must stay under the limit.
     fn check_quota(&self, needed: u64, has_puts: bool) -> Result<()> {
         let (Some(limit), true) = (self.opts.max_bytes, has_puts) else { return Ok(()) };
-        let used = self.backend.disk_bytes() + self.wal.live_bytes();
+        let used = self.backend.disk_bytes() + self.log.live_bytes();
         if used + needed > limit {
             metrics::counter!("chainstore_db_quota_rejections_total").increment(1);
             return Err(Error::QuotaExceeded { used, needed, limit });

@@ -239,7 +239,8 @@ impl WriteTxn {
         let inner = self.snapshot.inner.clone();
         let payload = writeset::encode(&self.writes, &inner.lock_tables());
         let has_puts = self.writes.values().flat_map(|w| w.values()).any(Option::is_some);
-        let prepared = inner.wal.prepare(writeset::WRITE_SET, &payload)?;
+        let wal = inner.wal()?;
+        let prepared = wal.prepare(writeset::WRITE_SET, &payload)?;
         drop(payload);
         inner.check_quota(prepared.len() as u64, has_puts)?;
         inner.wait_for_room();
@@ -249,16 +250,16 @@ impl WriteTxn {
             let mut inflight = inner.commit.lock().unwrap_or_else(|e| e.into_inner());
             // Records are submitted under this lock: if none was since the snapshot, no key
             // can have a newer version (the common case for a single writer).
-            if inner.wal.next_seq() - 1 > snapshot_seq {
+            if wal.next_seq() - 1 > snapshot_seq {
                 check_conflicts(&inner, &writes, snapshot_seq, &inflight.writes)?;
             }
-            let ticket = inner.wal.submit_prepared(prepared)?;
+            let ticket = wal.submit_prepared(prepared)?;
             let id = inflight.next_id;
             inflight.next_id += 1;
             inflight.writes.insert(id, writes);
             (ticket, id)
         };
-        let waited = inner.wal.wait(ticket, self.durability);
+        let waited = wal.wait(ticket, self.durability);
         // Out of the in-flight set and into the memtable under the commit lock, so that no
         // conflict check runs between the two.
         let mut inflight = inner.commit.lock().unwrap_or_else(|e| e.into_inner());

@@ -4,9 +4,12 @@
 use std::ops::Bound;
 use std::sync::Arc;
 
-use chainstore_engine::backend::{Backend, KeyRange, MemoryBackend, RedbBackend, RedbOptions};
+use chainstore_engine::backend::{
+    Backend, Checkpoint, KeyRange, MemoryBackend, RedbBackend, RedbOptions,
+};
 use chainstore_engine::db::{BackendChoice, Database, Options};
 use chainstore_engine::vfs::RealFs;
+use chainstore_engine::wal::LogPosition;
 
 type Pairs = Vec<(Vec<u8>, Vec<u8>)>;
 
@@ -32,11 +35,11 @@ fn backend_suite(backend: &dyn Backend) {
                 op("t", "c", Some("3")),
                 op("u", "a", Some("x")),
             ],
-            5,
+            5.into(),
         )
         .unwrap();
     let s1 = backend.snapshot().unwrap();
-    backend.apply(&[op("t", "b", None), op("t", "d", Some("4"))], 9).unwrap();
+    backend.apply(&[op("t", "b", None), op("t", "d", Some("4"))], 9.into()).unwrap();
     let s2 = backend.snapshot().unwrap();
 
     // Snapshots are stable while later batches land.
@@ -61,12 +64,28 @@ fn backend_suite(backend: &dyn Backend) {
     assert_eq!(s2.tables().unwrap(), vec!["t".to_string(), "u".to_string()]);
 
     // Binary keys sort as bytes, including 0x00 and 0xff.
-    backend.apply(&[op("bin", "\u{0}", Some("z")), op("bin", "\u{7f}", Some("m"))], 10).unwrap();
+    backend
+        .apply(&[op("bin", "\u{0}", Some("z")), op("bin", "\u{7f}", Some("m"))], 10.into())
+        .unwrap();
     let s3 = backend.snapshot().unwrap();
     let keys: Vec<Vec<u8>> =
         s3.range("bin", &KeyRange::all(), false).unwrap().map(|x| x.unwrap().0).collect();
     assert_eq!(keys, vec![vec![0u8], vec![0x7f]]);
+
+    // The log position is stored with its checkpoint, and removed with a checkpoint without one.
+    assert_eq!(s3.log_position().unwrap(), None);
+    let position = LogPosition { segment: 7, offset: 4096, seq: 11 };
+    backend.apply(&[], Checkpoint { seq: 12, position: Some(position) }).unwrap();
+    let s4 = backend.snapshot().unwrap();
+    assert_eq!((s4.checkpoint(), s4.log_position().unwrap()), (12, Some(position)));
+    backend.apply(&[op("t", "e", Some("5"))], 13.into()).unwrap();
+    assert_eq!(s4.log_position().unwrap(), Some(position), "snapshots are stable");
+    assert_eq!(backend.snapshot().unwrap().log_position().unwrap(), None);
+    backend.apply(&[], Checkpoint { seq: 14, position: Some(LAST_POSITION) }).unwrap();
 }
+
+/// The log position the suite leaves stored, with checkpoint 14.
+const LAST_POSITION: LogPosition = LogPosition { segment: 9, offset: 56, seq: 14 };
 
 #[test]
 fn memory_backend_conforms() {
@@ -80,7 +99,7 @@ fn durable_backend_suite<B: Backend>(open: impl Fn() -> B) {
     drop(backend);
     let backend = open();
     let s = backend.snapshot().unwrap();
-    assert_eq!(s.checkpoint(), 10);
+    assert_eq!((s.checkpoint(), s.log_position().unwrap()), (14, Some(LAST_POSITION)));
     assert_eq!(s.get("t", b"d").unwrap(), Some(b"4".to_vec()));
     assert_eq!(s.tables().unwrap(), vec!["bin".to_string(), "t".to_string(), "u".to_string()]);
 }

@@ -10,6 +10,7 @@ mod db_isolation;
 mod db_lock;
 mod db_model;
 mod db_power_loss;
+mod db_read_only;
 mod wal_basic;
 mod wal_corruption;
 mod wal_crash_loop;
