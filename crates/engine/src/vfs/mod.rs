@@ -79,6 +79,10 @@ pub trait VfsFile: Send + Sync + fmt::Debug {
     fn set_len(&self, len: u64) -> io::Result<()>;
     /// The file's current length in bytes.
     fn len(&self) -> io::Result<u64>;
+    /// Hints that `[offset, offset + len)` will be read soon, front to back, so that the
+    /// operating system may start reading it now. Only a hint: it changes nothing and returns
+    /// nothing; by default it does nothing.
+    fn will_need(&self, _offset: u64, _len: u64) {}
 }
 
 /// Writes all of `buf` at `offset`, looping over short writes.

@@ -3,6 +3,7 @@
 use std::ffi::OsString;
 use std::fs::{self, File, OpenOptions};
 use std::io;
+use std::os::fd::AsRawFd as _;
 use std::os::unix::fs::{DirBuilderExt, FileExt, OpenOptionsExt};
 use std::path::Path;
 use std::sync::Arc;
@@ -118,5 +119,22 @@ impl VfsFile for RealFile {
 
     fn len(&self) -> io::Result<u64> {
         Ok(self.0.metadata()?.len())
+    }
+
+    /// `posix_fadvise(POSIX_FADV_WILLNEED)`: the kernel starts reading the range into the page
+    /// cache without waiting for it.
+    #[expect(unsafe_code, reason = "posix_fadvise(2) has no wrapper in the standard library")]
+    fn will_need(&self, offset: u64, len: u64) {
+        let (Ok(offset), Ok(len)) = (libc::off_t::try_from(offset), libc::off_t::try_from(len))
+        else {
+            return;
+        };
+        // SAFETY: posix_fadvise takes a file descriptor and three integers and touches no
+        // memory of ours; the descriptor stays open during the call, which borrows `self.0`.
+        let rc = unsafe {
+            libc::posix_fadvise(self.0.as_raw_fd(), offset, len, libc::POSIX_FADV_WILLNEED)
+        };
+        // A hint the file system does not take only costs the read-ahead.
+        let _ = rc;
     }
 }
