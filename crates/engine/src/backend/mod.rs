@@ -7,6 +7,8 @@
 //! engine replays the log from there (a read-only open starts reading the log at that place).
 
 mod memory;
+#[cfg(feature = "rocksdb")]
+mod private_dir;
 mod redb;
 #[cfg(feature = "rocksdb")]
 mod rocksdb;

@@ -10,7 +10,10 @@
 //! cheap.)
 //!
 //! RocksDB does its own file I/O, so it bypasses the [`Vfs`](crate::vfs::Vfs): the power-loss
-//! tests on `FaultFs` cannot cover it. The SIGKILL, reopen and conformance tests do.
+//! tests on `FaultFs` cannot cover it. The SIGKILL, reopen, conformance and disk-full tests do.
+//!
+//! Files: mode 0600 like chainstore's own, through a default ACL on the directory
+//! (`private_dir.rs` says why not the umask).
 
 use std::collections::BTreeSet;
 use std::fmt;
@@ -24,7 +27,9 @@ use rocksdb::{
     WriteOptions,
 };
 
-use super::{Backend, BackendError, BackendIter, BackendSnapshot, Checkpoint, KeyRange, Op};
+use super::{
+    Backend, BackendError, BackendIter, BackendSnapshot, Checkpoint, KeyRange, Op, private_dir,
+};
 use crate::wal::LogPosition;
 
 type Db = rocksdb::DBWithThreadMode<MultiThreaded>;
@@ -154,6 +159,13 @@ impl RocksdbBackend {
         opts: RocksdbOptions,
         tweak: impl FnOnce(&mut rocksdb::Options),
     ) -> Result<Self, BackendError> {
+        let inherited = private_dir::make_private(path).map_err(|e| io_error(path, &e))?;
+        if !inherited {
+            tracing::warn!(target: "chainstore::backend", path = %path.display(),
+                "the file system has no POSIX ACLs: RocksDB's new files get its mode 0644 less \
+                 the umask, not 0600; the directory is 0700, so other users still cannot open \
+                 them");
+        }
         let cache = Cache::new_lru_cache(opts.block_cache_bytes);
         let cf_options = opts.cf_options(&cache);
         let mut db_options = opts.db_options(&cf_options);
@@ -433,12 +445,34 @@ impl Iterator for Pairs {
     }
 }
 
+/// RocksDB's error, by kind: corruption, a full disk, anything else.
 fn map_err(path: &Path, e: rocksdb::Error) -> BackendError {
     let detail = format!("{}: {e}", path.display());
     match e.kind() {
         rocksdb::ErrorKind::Corruption => BackendError::Corrupt(detail),
-        _ if detail.contains("No space left on device") => BackendError::OutOfSpace(detail),
+        rocksdb::ErrorKind::IOError if is_out_of_space(e.as_ref()) => {
+            BackendError::OutOfSpace(detail)
+        }
         _ => BackendError::Other(detail),
+    }
+}
+
+/// Whether an `IOError` is a full disk or quota. RocksDB reports ENOSPC as the `NoSpace`
+/// subcode of `IOError`, but its C API (and so the `rocksdb` crate) gives only the status as
+/// text, `"IO error: " + subcode + ": " + message`, so the subcode is read from there: it is
+/// the text right after the kind, "No space left on device". EDQUOT has no subcode of its own:
+/// RocksDB ends the message with the errno's text, "Disk quota exceeded".
+fn is_out_of_space(status: &str) -> bool {
+    let rest = status.strip_prefix("IO error: ").unwrap_or(status);
+    rest.starts_with("No space left on device") || status.ends_with("Disk quota exceeded")
+}
+
+fn io_error(path: &Path, e: &std::io::Error) -> BackendError {
+    let detail = format!("{}: {e}", path.display());
+    if crate::vfs::is_out_of_space(e) {
+        BackendError::OutOfSpace(detail)
+    } else {
+        BackendError::Other(detail)
     }
 }
 
@@ -485,6 +519,61 @@ mod tests {
         let backend = RocksdbBackend::open(dir.path(), RocksdbOptions::default()).unwrap();
         assert!(backend.tables.read().unwrap().contains("ghost"));
         assert_eq!(backend.snapshot().unwrap().tables().unwrap(), vec!["t".to_string()]);
+    }
+
+    /// Every file RocksDB makes — WAL, SST files from flushes and compactions, MANIFEST,
+    /// OPTIONS, info logs, LOCK — is 0600 and the directory 0700, whatever the umask (this
+    /// process's is the usual 022); a file of an older store is made 0600 on open.
+    #[test]
+    fn every_file_is_private_after_writes_flushes_and_compactions() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("rocksdb");
+        let opts = RocksdbOptions { write_buffer_bytes: 64 << 10, ..RocksdbOptions::default() };
+        let value: Arc<[u8]> =
+            (0..4096u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8).collect();
+        let batch = |round: u32| -> Vec<Op> {
+            (0..64u32)
+                .flat_map(|i| {
+                    let key: Arc<[u8]> = Arc::from([round.to_be_bytes(), i.to_be_bytes()].concat());
+                    ["a", "b"].map(|t| (Arc::from(t), key.clone(), Some(value.clone())))
+                })
+                .collect()
+        };
+        let backend = RocksdbBackend::open(&path, opts).unwrap();
+        for round in 0..12 {
+            backend.apply(&batch(round), u64::from(round + 1).into()).unwrap();
+        }
+        backend.compact().unwrap();
+        drop(backend);
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        let older = path.join("from-an-older-store");
+        std::fs::write(&older, b"x").unwrap();
+        std::fs::set_permissions(&older, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let backend = RocksdbBackend::open(&path, opts).unwrap();
+        backend.apply(&batch(99), 100.into()).unwrap();
+        backend.compact().unwrap();
+        let files: Vec<PathBuf> =
+            std::fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()).collect();
+        let sst = files.iter().filter(|f| f.extension().is_some_and(|e| e == "sst")).count();
+        assert!(sst > 0 && files.len() > 6, "{files:?}");
+        for file in &files {
+            assert_eq!(mode(file), 0o600, "{}", file.display());
+        }
+        assert_eq!(mode(&path), 0o700);
+    }
+
+    #[test]
+    fn a_full_disk_is_recognized_by_the_status_subcode() {
+        // The texts RocksDB's `Status::ToString` gives for ENOSPC (the `NoSpace` subcode),
+        // EDQUOT (no subcode) and another I/O error.
+        let no_space = "IO error: No space left on device: While appending to file: \
+                        /d/000012.log: No space left on device";
+        let quota = "IO error: While appending to file: /d/000012.log: Disk quota exceeded";
+        let other = "IO error: While open a file for appending: /d/000012.log: Permission denied";
+        assert!(is_out_of_space(no_space) && is_out_of_space(quota));
+        assert!(!is_out_of_space(other));
+        assert!(!is_out_of_space("Corruption: No space left on device"));
     }
 
     #[test]

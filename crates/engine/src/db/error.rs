@@ -103,6 +103,17 @@ pub enum Error {
     },
 }
 
+impl Error {
+    /// Whether the disk (or a quota) is full: nothing acknowledged was lost, and the operation
+    /// can succeed once space is freed (a commit: retry it; the indexer retries by itself).
+    pub fn is_out_of_space(&self) -> bool {
+        matches!(
+            self,
+            Self::Wal(WalError::OutOfSpace { .. }) | Self::Backend(BackendError::OutOfSpace(_))
+        )
+    }
+}
+
 /// Shorthand for results of database operations.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 

@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 
 use tracing::{debug, error};
 
-use super::Inner;
 use super::error::Result;
+use super::{IndexerFailure, Inner};
 use crate::backend::Checkpoint;
 
 pub(super) fn spawn(inner: Arc<Inner>) -> std::io::Result<JoinHandle<()>> {
@@ -25,7 +25,8 @@ impl Drop for Exit<'_> {
     fn drop(&mut self) {
         let mut ix = self.0.lock_indexer();
         if std::thread::panicking() {
-            ix.error = Some("the indexer thread panicked; reopen the database".into());
+            let message = "the indexer thread panicked; reopen the database".into();
+            ix.error = Some(IndexerFailure::Other(message));
         }
         ix.stopped = true;
         drop(ix);
@@ -46,7 +47,7 @@ fn run(inner: &Inner) {
             Err(e) => {
                 error!(target: "chainstore::indexer", error = %e, "indexing failed; retrying");
                 metrics::counter!("chainstore_indexer_errors_total").increment(1);
-                inner.lock_indexer().error = Some(e.to_string());
+                inner.lock_indexer().error.get_or_insert_with(|| IndexerFailure::of(&e));
                 if shutdown {
                     inner.indexed.notify_all();
                     return;

@@ -34,7 +34,9 @@ pub use self::merge::PairIter;
 pub use self::table::{Codec, Table};
 pub use self::txn::{ReadTxn, WriteTxn};
 pub use self::writeset::{WriteOp, decode_write_set};
-use crate::backend::{Backend, BackendSnapshot, MemoryBackend, RedbBackend, RedbOptions};
+use crate::backend::{
+    Backend, BackendError, BackendSnapshot, MemoryBackend, RedbBackend, RedbOptions,
+};
 use crate::vfs::{LockGuard, OpenMode, RealFs, Vfs, lock_owner, read_all, write_all_at};
 use crate::wal::{self, Durability, Record, Wal, WalOptions};
 
@@ -194,10 +196,37 @@ struct Inflight {
 struct IndexerState {
     flush_wanted: bool,
     shutdown: bool,
-    error: Option<String>,
+    /// The first error since the indexer's last successful batch (the cause; later retries
+    /// may fail for its consequences, e.g. a backend that refuses writes after a failed one).
+    error: Option<IndexerFailure>,
     oldest_unindexed: Option<Instant>,
     last_gc: Option<Instant>,
     stopped: bool,
+}
+
+/// Why the indexer is failing, as `flush` and `close` report it.
+#[derive(Debug, Clone)]
+enum IndexerFailure {
+    /// The backend's disk (or a quota) is full: retries succeed once space is freed.
+    OutOfSpace(String),
+    /// Anything else.
+    Other(String),
+}
+
+impl IndexerFailure {
+    fn of(e: &Error) -> Self {
+        match e {
+            Error::Backend(BackendError::OutOfSpace(detail)) => Self::OutOfSpace(detail.clone()),
+            other => Self::Other(other.to_string()),
+        }
+    }
+
+    fn to_error(&self) -> Error {
+        match self {
+            Self::OutOfSpace(detail) => Error::Backend(BackendError::OutOfSpace(detail.clone())),
+            Self::Other(message) => Error::Indexer(message.clone()),
+        }
+    }
 }
 
 impl Database {
@@ -394,8 +423,8 @@ impl Database {
         if let Some(handle) = self.indexer.take() {
             let _ = handle.join();
         }
-        match self.inner.lock_indexer().error.clone() {
-            Some(e) => Err(Error::Indexer(e)),
+        match &self.inner.lock_indexer().error {
+            Some(failure) => Err(failure.to_error()),
             None => Ok(()),
         }
     }
@@ -634,8 +663,8 @@ impl Inner {
             if self.lock_view().backend.checkpoint() >= target {
                 return Ok(());
             }
-            if let Some(e) = &ix.error {
-                return Err(Error::Indexer(e.clone()));
+            if let Some(failure) = &ix.error {
+                return Err(failure.to_error());
             }
             if ix.stopped {
                 return Err(Error::Indexer("the indexer has stopped".into()));

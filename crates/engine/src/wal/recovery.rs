@@ -248,9 +248,10 @@ fn segment_numbers(
     Ok(numbers)
 }
 
-/// Whether `hint` can be trusted: its segment exists, has a good header, and a record with the
-/// hint's sequence number passes its header check (keyed by the segment's salt and the offset)
-/// at the hint's offset. Then the index of its segment and the segment's header.
+/// Whether `hint` can be trusted: its segment exists, has a good header (as the scan checks it,
+/// less the link to the previous segment, which is not read), and a record with the hint's
+/// sequence number passes its header check (keyed by the segment's salt and the offset) at the
+/// hint's offset. Then the index of its segment and the segment's header.
 fn check_hint(
     vfs: &dyn Vfs,
     dir: &Path,
@@ -270,10 +271,11 @@ fn check_hint(
     }
     read_exact_at(&*file, &mut head, 0).map_err(WalError::io(&path))?;
     read_exact_at(&*file, &mut record, hint.offset).map_err(WalError::io(&path))?;
-    let Ok(header) = SegmentHeader::decode(&head) else { return Ok(None) };
-    let holds = header.number == hint.segment
-        && matches!(decode_record_header(&record, header.at(hint.offset)),
-                    Ok(Some(h)) if h.seq == hint.seq);
+    let Ok(len) = usize::try_from(len) else { return Ok(None) };
+    let Ok(scanner) = Scanner::start(&head, len, hint.segment, None) else { return Ok(None) };
+    let header = scanner.header();
+    let holds = matches!(decode_record_header(&record, header.at(hint.offset)),
+                         Ok(Some(h)) if h.seq == hint.seq);
     Ok(holds.then_some((i, header)))
 }
 

@@ -32,3 +32,33 @@ pub(crate) fn payload(i: u64, max_len: usize) -> Vec<u8> {
 pub(crate) fn small_opts(segment_size: u64) -> WalOptions {
     WalOptions { segment_size, ..WalOptions::default() }
 }
+
+/// A mounted tmpfs of a given size, unmounted on drop: a real disk that fills up. Mounting needs
+/// root; `mount` says why it could not.
+pub(crate) struct Tmpfs {
+    _parent: tempfile::TempDir,
+    pub(crate) path: std::path::PathBuf,
+}
+
+impl Tmpfs {
+    pub(crate) fn mount(size: &str) -> std::result::Result<Self, String> {
+        let parent = tempfile::tempdir().map_err(|e| e.to_string())?;
+        let path = parent.path().join("mnt");
+        std::fs::create_dir(&path).map_err(|e| e.to_string())?;
+        let out = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(&path)
+            .output()
+            .map_err(|e| format!("cannot run mount: {e}"))?;
+        if !out.status.success() {
+            return Err(format!("mount failed: {}", String::from_utf8_lossy(&out.stderr).trim()));
+        }
+        Ok(Self { _parent: parent, path })
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.path).status();
+    }
+}

@@ -5,6 +5,7 @@
 mod common;
 mod db_conformance;
 mod db_crash_loop;
+mod db_disk_full;
 mod db_format;
 mod db_isolation;
 mod db_lock;
