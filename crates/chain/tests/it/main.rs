@@ -8,5 +8,6 @@ mod common;
 mod history;
 mod import;
 mod logs;
+mod power_loss;
 mod unwind;
 mod verify;
