@@ -10,6 +10,8 @@ mod db_isolation;
 mod db_lock;
 mod db_model;
 mod db_power_loss;
+mod engine_record_fuzz_check;
+mod engine_record_fuzz_corpus;
 mod wal_basic;
 mod wal_corruption;
 mod wal_crash_loop;
@@ -19,3 +21,9 @@ mod wal_fuzz_corpus;
 mod wal_model;
 mod wal_power_loss;
 mod wal_torn_tail;
+mod write_set_fuzz_check;
+mod write_set_fuzz_corpus;
+
+/// The stable half of every fuzz target: corpus, seeds and mutations.
+#[path = "../../../../fuzz/stable.rs"]
+mod stable;
