@@ -80,6 +80,14 @@ pub(crate) fn drop_page_cache() -> bool {
     synced && fs::write("/proc/sys/vm/drop_caches", "1\n").is_ok()
 }
 
+/// This process's resident memory (`VmRSS` in `/proc/self/status`), in bytes.
+pub(crate) fn resident_bytes() -> Option<u64> {
+    let status = fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
 /// CPU time (user + system) this process has used so far, from `/proc/self/stat`.
 pub(crate) fn process_cpu_time() -> Option<Duration> {
     cpu_time("/proc/self/stat")

@@ -153,7 +153,7 @@ pub(crate) fn account_change(v: &[u8]) -> std::result::Result<Option<(&[u8], B25
 }
 
 /// The history key of `key`'s change in block `number`.
-fn history_key(kind: Kind, key: &[u8], number: u64) -> Vec<u8> {
+pub(crate) fn history_key(kind: Kind, key: &[u8], number: u64) -> Vec<u8> {
     let mut hk = kind.index_prefix(key);
     hk.extend_from_slice(&number.to_be_bytes());
     hk

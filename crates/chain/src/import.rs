@@ -81,7 +81,7 @@ pub const IMPORT_BATCH_ROWS: usize = 100_000;
 /// Where an import in progress stands, kept in `meta` under [`IMPORT_KEY`]: the block's number
 /// and hash, the last account imported whole, and the counts so far.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Marker {
+pub(crate) struct Marker {
     number: u64,
     hash: B256,
     last: Option<B256>,
@@ -90,7 +90,7 @@ struct Marker {
 }
 
 impl Marker {
-    fn encode(&self) -> Vec<u8> {
+    pub(crate) fn encode(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(8 + 32 + 33 + 16);
         out.extend_from_slice(&self.number.to_be_bytes());
         out.extend_from_slice(self.hash.as_slice());
@@ -106,7 +106,7 @@ impl Marker {
         out
     }
 
-    fn decode(b: &[u8]) -> std::result::Result<Self, String> {
+    pub(crate) fn decode(b: &[u8]) -> std::result::Result<Self, String> {
         let bad = || format!("import marker of {} bytes", b.len());
         let number = u64::from_be_bytes(b.get(..8).ok_or_else(bad)?.try_into().map_err(|_| bad())?);
         let hash = B256::from_slice(b.get(8..40).ok_or_else(bad)?);

@@ -25,6 +25,9 @@ mod at;
 mod cache;
 mod cursors;
 mod error;
+#[cfg(any(test, feature = "fuzz"))]
+#[doc(hidden)]
+pub mod fuzz;
 mod history;
 mod import;
 mod overlay;

@@ -1,9 +1,9 @@
 //! A block's changes to the flat state, and the trie's view of the state after the block: the
 //! changes over the [state cache](crate::cache) of the head.
 
-use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::ops::Bound;
+use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use alloy_primitives::{B256, U256};
 use chainstore_engine::db::ReadTxn;
@@ -65,10 +65,19 @@ impl Overlay {
 
 /// The state after a block, for the trie: nodes as of the head, leaves as of after the block.
 /// Reads go to the cache, which loads what it lacks from `reader` (a snapshot of the head).
+/// The cache is behind a mutex: the storage tries are computed on several threads.
 pub(crate) struct AfterBlock<'a> {
-    pub(crate) cache: RefCell<&'a mut StateCache>,
+    pub(crate) cache: Mutex<&'a mut StateCache>,
     pub(crate) reader: &'a ReadTxn,
     pub(crate) overlay: &'a Overlay,
+}
+
+impl<'a> AfterBlock<'a> {
+    fn cache(&self) -> MutexGuard<'_, &'a mut StateCache> {
+        // A panic while holding the lock is re-raised by the thread scope that ran it; the cache
+        // is not used after that.
+        self.cache.lock().unwrap_or_else(PoisonError::into_inner)
+    }
 }
 
 fn trie_err(e: crate::ChainError) -> TrieError {
@@ -81,7 +90,7 @@ impl AfterBlock<'_> {
         owner: Option<B256>,
         from: Bound<Nibbles>,
     ) -> std::result::Result<Option<StoredNode>, TrieError> {
-        let mut cache = self.cache.borrow_mut();
+        let mut cache = self.cache();
         let nodes = cache.nodes(self.reader, owner).map_err(trie_err)?;
         Ok(nodes.range((from, Bound::Unbounded)).next().map(|(p, n)| (*p, n.clone())))
     }
@@ -89,7 +98,7 @@ impl AfterBlock<'_> {
     /// Accounts after the block from `from` on, about `limit` of them, and the key up to which
     /// (exclusive; `None`: the end) that is all of them.
     fn accounts_from(&self, from: B256, limit: usize) -> Result<Merged<Account>> {
-        let (head, until) = self.cache.borrow_mut().account_batch(self.reader, from, limit)?;
+        let (head, until) = self.cache().account_batch(self.reader, from, limit)?;
         let head = head.into_iter().map(|(k, a)| (k, a.account));
         Ok((merge(head, range(&self.overlay.accounts, from, until)), until))
     }
@@ -102,7 +111,7 @@ impl AfterBlock<'_> {
         let (head, until) = if wiped {
             (Vec::new(), None)
         } else {
-            self.cache.borrow_mut().slot_batch(self.reader, owner, from, limit)?
+            self.cache().slot_batch(self.reader, owner, from, limit)?
         };
         Ok((merge(head.into_iter(), range(slots, from, until)), until))
     }
@@ -310,7 +319,7 @@ impl<'a> HashedCursorFactory for AfterBlock<'a> {
         hashed_address: B256,
     ) -> std::result::Result<Option<B256>, TrieError> {
         // Asked only for accounts whose storage the block did not touch: their head root holds.
-        let mut cache = self.cache.borrow_mut();
+        let mut cache = self.cache();
         let head = cache.account(self.reader, hashed_address).map_err(trie_err)?;
         Ok(head.map(|a| a.storage_root))
     }

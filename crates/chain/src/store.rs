@@ -1,6 +1,5 @@
 //! [`ChainStore`]: committing blocks.
 
-use std::cell::RefCell;
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
 use std::time::Instant;
@@ -136,10 +135,10 @@ impl ChainStore {
         let Applied { overlay, mut history } = applied;
         let apply = started.elapsed();
         let root_started = Instant::now();
-        let view =
-            AfterBlock { cache: RefCell::new(head.cache), reader: &reader, overlay: &overlay };
+        let view = AfterBlock { cache: Mutex::new(head.cache), reader: &reader, overlay: &overlay };
         let output = state_root(&view, &view, &changes)?;
-        let mut head = Head { cache: view.cache.into_inner(), reader: &reader };
+        let cache = view.cache.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut head = Head { cache, reader: &reader };
         let root = root_started.elapsed();
         if let Some(expected) = block.expected_state_root
             && expected != output.root

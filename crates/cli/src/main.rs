@@ -11,6 +11,7 @@ mod common;
 mod compact;
 mod demo;
 mod genesis;
+mod genesis_file;
 mod head;
 mod ingest;
 mod json_in;

@@ -31,16 +31,21 @@ pub struct StateRootOutput {
 /// `nodes` must hold the stored nodes as of the previous root (empty for an empty state) and
 /// `state` the flat hashed state after the change. Only the paths of changed keys are walked:
 /// the cost is the number of changed keys times the trie depth, not the size of the state.
+///
+/// The changed storage tries are computed in parallel (one share per available core, each a
+/// contiguous run of the changed accounts with about the same number of changed slots), then
+/// the account trie, which needs their roots.
 pub fn state_root<N, S>(
     nodes: &N,
     state: &S,
     changes: &ChangeSet,
 ) -> Result<StateRootOutput, TrieError>
 where
-    N: TrieCursorFactory,
-    S: HashedCursorFactory,
+    N: TrieCursorFactory + Sync,
+    S: HashedCursorFactory + Sync,
 {
-    let (storage_roots, storage_nodes) = changed_storage_tries(nodes, state, changes, None)?;
+    let threads = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+    let (storage_roots, storage_nodes) = parallel_storage_tries(nodes, state, changes, threads)?;
     let mut updates = TrieUpdates { storage_nodes, ..TrieUpdates::default() };
     let changed = PrefixSet::new(changes.accounts.iter().map(Nibbles::unpack).collect());
     let changed_roots = StorageRootsOf::Changed(&storage_roots);
@@ -72,10 +77,83 @@ where
     N: TrieCursorFactory,
     S: HashedCursorFactory,
 {
+    let accounts: Vec<B256> =
+        changes.accounts.iter().filter(|a| Some(**a) != skip).copied().collect();
+    storage_tries_of(nodes, state, changes, &accounts)
+}
+
+/// Below this many changed slots in all, the storage tries are computed on the calling thread:
+/// starting threads would cost more than they save.
+const PARALLEL_MIN_SLOTS: usize = 256;
+
+/// [`changed_storage_tries`] (none skipped) split over up to `threads` threads.
+pub(crate) fn parallel_storage_tries<N, S>(
+    nodes: &N,
+    state: &S,
+    changes: &ChangeSet,
+    threads: usize,
+) -> Result<(StorageRoots, BTreeMap<B256, NodeUpdates>), TrieError>
+where
+    N: TrieCursorFactory + Sync,
+    S: HashedCursorFactory + Sync,
+{
+    let accounts: Vec<B256> = changes.accounts.iter().copied().collect();
+    // Work per account: a seek to check that it exists, plus its changed slots.
+    let weight = |a: &B256| 1 + changes.storages.get(a).map_or(0, |s| s.slots.len());
+    let total: usize = accounts.iter().map(weight).sum();
+    let slots = total - accounts.len();
+    // At least half the threshold's slots per thread.
+    let threads = threads.min(slots / (PARALLEL_MIN_SLOTS / 2));
+    if threads < 2 {
+        return storage_tries_of(nodes, state, changes, &accounts);
+    }
+    // Contiguous shares, so that each thread's account cursor only moves forward.
+    let mut shares = Vec::with_capacity(threads);
+    let (mut start, mut acc) = (0, 0);
+    for (i, a) in accounts.iter().enumerate() {
+        acc += weight(a);
+        if acc * threads >= total * (shares.len() + 1) && shares.len() + 1 < threads {
+            shares.push(&accounts[start..=i]);
+            start = i + 1;
+        }
+    }
+    shares.push(&accounts[start..]);
+    let results = std::thread::scope(|scope| {
+        let (first, rest) = shares.split_first().expect("at least one share");
+        let handles: Vec<_> = rest
+            .iter()
+            .map(|share| scope.spawn(move || storage_tries_of(nodes, state, changes, share)))
+            .collect();
+        let mut results = vec![storage_tries_of(nodes, state, changes, first)];
+        for handle in handles {
+            results.push(handle.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)));
+        }
+        results
+    });
     let (mut roots, mut updates) = (BTreeMap::new(), BTreeMap::new());
-    let mut accounts = state.hashed_account_cursor()?;
-    for hashed_address in changes.accounts.iter().filter(|a| Some(**a) != skip) {
-        let storage_updates = if account_exists(&mut accounts, *hashed_address)? {
+    for result in results {
+        let (r, u) = result?;
+        roots.extend(r);
+        updates.extend(u);
+    }
+    Ok((roots, updates))
+}
+
+/// The storage tries of `accounts` (sorted, all changed): see [`changed_storage_tries`].
+fn storage_tries_of<N, S>(
+    nodes: &N,
+    state: &S,
+    changes: &ChangeSet,
+    accounts: &[B256],
+) -> Result<(StorageRoots, BTreeMap<B256, NodeUpdates>), TrieError>
+where
+    N: TrieCursorFactory,
+    S: HashedCursorFactory,
+{
+    let (mut roots, mut updates) = (BTreeMap::new(), BTreeMap::new());
+    let mut cursor = state.hashed_account_cursor()?;
+    for hashed_address in accounts {
+        let storage_updates = if account_exists(&mut cursor, *hashed_address)? {
             let Some(storage) = changes.storages.get(hashed_address) else { continue };
             let run = storage_trie(nodes, state, *hashed_address, storage, None)?;
             roots.insert(*hashed_address, run.root);
@@ -248,3 +326,56 @@ fn all_nodes<C: TrieCursor>(cursor: &mut C) -> Result<NodeUpdates, TrieError> {
 
 /// The root of an empty trie.
 pub const EMPTY_TRIE_ROOT: B256 = EMPTY_ROOT_HASH;
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests fail loudly")]
+
+    use super::*;
+    use crate::{MemoryState, MemoryTrieNodes};
+    use alloy_primitives::{Address, U256};
+
+    fn account(nonce: u64) -> Account {
+        Account { nonce, balance: U256::from(nonce), ..Account::default() }
+    }
+
+    /// Splitting the storage tries over threads gives exactly the sequential result, for every
+    /// share count, including accounts created, emptied and deleted in the same change set.
+    #[test]
+    fn parallel_storage_tries_equal_the_sequential_ones() {
+        let (mut state, mut nodes) = (MemoryState::new(), MemoryTrieNodes::new());
+        let address = |i: u64| Address::left_padding_from(&i.to_be_bytes());
+        let slot = |j: u64| B256::left_padding_from(&j.to_be_bytes());
+        for i in 0..80 {
+            state.set_account(address(i), account(i));
+            for j in 0..(i % 7) * 10 {
+                state.set_storage(address(i), slot(j), U256::from(i * 1000 + j + 1));
+            }
+        }
+        let changes = state.take_changes();
+        let out = state_root(&nodes, &state, &changes).unwrap();
+        nodes.apply(&out.updates);
+        // A block touching most accounts: new slots, cleared slots, a deleted account, new ones.
+        for i in 0..100 {
+            if i == 13 {
+                state.remove_account(address(i));
+                continue;
+            }
+            state.set_account(address(i), account(i + 1));
+            for j in 0..(i % 5) * 12 {
+                let value = if j % 4 == 0 { U256::ZERO } else { U256::from(i * 7 + j + 1) };
+                state.set_storage(address(i), slot(j + i % 3), value);
+            }
+        }
+        let changes = state.take_changes();
+        let slots: usize = changes.storages.values().map(|s| s.slots.len()).sum();
+        assert!(slots >= PARALLEL_MIN_SLOTS * 2, "the change set must be large enough to split");
+        let sequential = changed_storage_tries(&nodes, &state, &changes, None).unwrap();
+        for threads in 1..=5 {
+            let parallel = parallel_storage_tries(&nodes, &state, &changes, threads).unwrap();
+            assert_eq!(parallel, sequential, "{threads} threads");
+        }
+        let incremental = state_root(&nodes, &state, &changes).unwrap();
+        assert_eq!(incremental.root, rebuild_state_root(&state).unwrap().root);
+    }
+}

@@ -8,6 +8,7 @@ mod common;
 mod history;
 mod import;
 mod logs;
+mod power_loss;
 mod read_only;
 mod unwind;
 mod verify;

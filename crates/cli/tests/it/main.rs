@@ -2,8 +2,12 @@
 
 mod backends;
 mod bench_chain;
+mod block_line_fuzz_check;
+mod block_line_fuzz_corpus;
 mod crash;
 mod genesis;
+mod genesis_fuzz_check;
+mod genesis_fuzz_corpus;
 mod ingest;
 mod malformed;
 mod query_errors;
@@ -15,9 +19,15 @@ mod read_only;
 mod support;
 mod torture;
 
+/// The stable half of every fuzz target: corpus, seeds and mutations.
+#[path = "../../../../fuzz/stable.rs"]
+mod stable;
+
 use std::process::Command;
 
 use serde_json::Value;
+// The binary's parsers, where the fuzz checks find them (`super::json_in`, as in the fuzz crate).
+use support::{genesis_file, json_in};
 
 /// `bench wal --quick --json` prints one JSON object of the documented shape.
 #[test]

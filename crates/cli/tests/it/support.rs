@@ -16,6 +16,11 @@ use serde_json::Value;
 #[path = "../../src/json_in.rs"]
 pub(crate) mod json_in;
 
+/// The genesis file parser of the binary, compiled into the tests.
+#[allow(dead_code, unreachable_pub, reason = "the tests use a part of the module")]
+#[path = "../../src/genesis_file.rs"]
+pub(crate) mod genesis_file;
+
 /// `chainstore --data DIR`.
 pub(crate) fn chainstore(data: &Path) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_chainstore"));

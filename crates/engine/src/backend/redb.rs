@@ -25,13 +25,16 @@ type BytesTable<'a> = TableDefinition<'a, &'static [u8], &'static [u8]>;
 /// Options of the redb backend.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RedbOptions {
-    /// redb's page cache, in bytes.
+    /// redb's page cache, in bytes. Half of it at most holds a write transaction's dirty pages;
+    /// a transaction that dirties more writes pages out early and reads them back before it
+    /// commits, so the default leaves room for the indexer's largest batch (see
+    /// `docs/design.md`, "Backend cache").
     pub cache_bytes: usize,
 }
 
 impl Default for RedbOptions {
     fn default() -> Self {
-        Self { cache_bytes: 256 << 20 }
+        Self { cache_bytes: 1 << 30 }
     }
 }
 

@@ -3,6 +3,7 @@
 //! One ordered map per table (by the process's table id), keyed by the key bytes alone.
 
 use std::collections::BTreeMap;
+use std::collections::btree_map::Entry;
 use std::sync::Arc;
 
 use super::writeset::{Key, TableId, Tables, Value, Writes};
@@ -119,10 +120,11 @@ impl Memtable {
         let map = &mut self.tables[index];
         for (key, value) in ops {
             self.bytes += key.len() + value_len(&value) + VERSION_OVERHEAD;
-            match map.get_mut(&key) {
-                Some(versions) => versions.push(seq, value),
-                None => {
-                    map.insert(key, Versions::One((seq, value)));
+            // One search per key (a new key is the common case).
+            match map.entry(key) {
+                Entry::Occupied(mut versions) => versions.get_mut().push(seq, value),
+                Entry::Vacant(slot) => {
+                    slot.insert(Versions::One((seq, value)));
                 }
             }
         }

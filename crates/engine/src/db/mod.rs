@@ -53,6 +53,17 @@ pub enum BackendChoice {
 }
 
 impl BackendChoice {
+    /// The memory the backend may use for its own page or block cache, in bytes (none for the
+    /// in-memory backend, whose data is all in memory).
+    pub fn cache_bytes(&self) -> usize {
+        match self {
+            Self::Redb(o) => o.cache_bytes,
+            #[cfg(feature = "rocksdb")]
+            Self::Rocksdb(o) => o.block_cache_bytes,
+            Self::Memory(_) => 0,
+        }
+    }
+
     fn name(&self) -> &'static str {
         match self {
             Self::Redb(_) => "redb",

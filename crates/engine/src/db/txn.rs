@@ -315,14 +315,8 @@ fn decode<K: Codec, V: Codec>(table: &Table<K, V>, bytes: Option<Vec<u8>>) -> Re
 
 /// Table names: 1 to 255 bytes, not starting with `__` (reserved for chainstore).
 pub(super) fn validate_table(name: &str) -> Result<()> {
-    let reason = if name.is_empty() {
-        "empty"
-    } else if name.len() > 255 {
-        "longer than 255 bytes"
-    } else if name.starts_with("__") {
-        "names starting with __ are reserved"
-    } else {
-        return Ok(());
-    };
-    Err(Error::InvalidTable { name: name.to_string(), reason })
+    match writeset::table_name_problem(name) {
+        None => Ok(()),
+        Some(reason) => Err(Error::InvalidTable { name: name.to_string(), reason }),
+    }
 }

@@ -12,6 +12,8 @@ mod db_lock;
 mod db_model;
 mod db_power_loss;
 mod db_read_only;
+mod engine_record_fuzz_check;
+mod engine_record_fuzz_corpus;
 mod wal_basic;
 mod wal_corruption;
 mod wal_crash_loop;
@@ -22,3 +24,9 @@ mod wal_model;
 mod wal_power_loss;
 mod wal_read_from;
 mod wal_torn_tail;
+mod write_set_fuzz_check;
+mod write_set_fuzz_corpus;
+
+/// The stable half of every fuzz target: corpus, seeds and mutations.
+#[path = "../../../../fuzz/stable.rs"]
+mod stable;

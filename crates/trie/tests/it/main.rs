@@ -12,4 +12,10 @@ mod getproof;
 mod properties;
 mod rlp_vectors;
 mod scenarios;
+mod trie_node_fuzz_check;
+mod trie_node_fuzz_corpus;
 mod trie_vectors;
+
+/// The stable half of every fuzz target: corpus, seeds and mutations.
+#[path = "../../../../fuzz/stable.rs"]
+mod stable;
