@@ -163,6 +163,17 @@ pub trait BackendSnapshot: Send + Sync + fmt::Debug {
     fn tables(&self) -> Result<Vec<String>, BackendError>;
 }
 
+/// An I/O error at `path` as a backend error: a full disk or quota is
+/// [`BackendError::OutOfSpace`].
+pub(crate) fn io_error(path: &std::path::Path, e: &std::io::Error) -> BackendError {
+    let detail = format!("{}: {e}", path.display());
+    if crate::vfs::is_out_of_space(e) {
+        BackendError::OutOfSpace(detail)
+    } else {
+        BackendError::Other(detail)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

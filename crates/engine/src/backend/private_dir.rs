@@ -10,19 +10,47 @@
 //! in any of its threads. The directory itself is 0700, and files already there (a store made
 //! before, or files made while the ACL could not be set) are set to 0600 when it is opened.
 //!
-//! On a file system without POSIX ACLs (the ACL call fails with `EOPNOTSUPP`) new files keep
-//! RocksDB's mode; the directory's 0700 still keeps other users out, and a warning says so.
+//! Where the ACL cannot be set (a file system without POSIX ACLs, a directory owned by another
+//! user) new files keep RocksDB's mode; the directory's 0700 still keeps other users out, and a
+//! warning says so. This uses Linux's `system.posix_acl_default` attribute; elsewhere only the
+//! directory's mode and the existing files' modes are set.
 
-use std::ffi::CString;
 use std::fs;
 use std::io;
-use std::os::unix::ffi::OsStrExt as _;
 use std::os::unix::fs::{DirBuilderExt as _, PermissionsExt as _};
 use std::path::Path;
+
+/// Creates `dir` (mode 0700) if needed and makes it private: mode 0700, the default ACL below
+/// (replacing any default ACL it had), and mode 0600 for the files already in it. Where the ACL
+/// cannot be set (a file system without ACLs, a directory owned by another user, some FUSE or
+/// idmapped mounts) new files keep RocksDB's mode and a warning says so: the directory's 0700
+/// still keeps other users out.
+pub(super) fn make_private(dir: &Path) -> io::Result<()> {
+    fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
+    fs::set_permissions(dir, fs::Permissions::from_mode(0o700))?;
+    if let Err(e) = set_default_acl(dir) {
+        tracing::warn!(target: "chainstore::backend", path = %dir.display(), error = %e,
+            "cannot set a default ACL: RocksDB's new files get its mode 0644 less the umask, \
+             not 0600; the directory is 0700, so other users still cannot open them");
+    }
+    for entry in fs::read_dir(dir)? {
+        let entry = entry?;
+        if entry.file_type()?.is_file() {
+            fs::set_permissions(entry.path(), fs::Permissions::from_mode(0o600))?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(not(target_os = "linux"))]
+fn set_default_acl(_dir: &Path) -> io::Result<()> {
+    Err(io::Error::new(io::ErrorKind::Unsupported, "default ACLs are set on Linux only"))
+}
 
 /// A default ACL in the kernel's `system.posix_acl_default` format (little-endian): version 2,
 /// then entries (tag u16, permissions u16, id u32) sorted by tag: the owner (tag 1) rwx, the
 /// owning group (tag 4) and others (tag 32) nothing; the id of these three is unused (!0).
+#[cfg(target_os = "linux")]
 const PRIVATE_DEFAULT_ACL: [u8; 28] = [
     2, 0, 0, 0, // version
     1, 0, 7, 0, 0xff, 0xff, 0xff, 0xff, // ACL_USER_OBJ rwx
@@ -30,28 +58,11 @@ const PRIVATE_DEFAULT_ACL: [u8; 28] = [
     32, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, // ACL_OTHER ---
 ];
 
-/// Creates `dir` (mode 0700) if needed and makes it private: mode 0700, the default ACL above,
-/// and mode 0600 for the files already in it. Returns whether new files will be 0600 too
-/// (`false` where the file system has no ACLs).
-pub(super) fn make_private(dir: &Path) -> io::Result<bool> {
-    fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
-    fs::set_permissions(dir, fs::Permissions::from_mode(0o700))?;
-    let inherited = match set_default_acl(dir) {
-        Ok(()) => true,
-        Err(e) if e.raw_os_error() == Some(libc::EOPNOTSUPP) => false,
-        Err(e) => return Err(e),
-    };
-    for entry in fs::read_dir(dir)? {
-        let entry = entry?;
-        if entry.file_type()?.is_file() {
-            fs::set_permissions(entry.path(), fs::Permissions::from_mode(0o600))?;
-        }
-    }
-    Ok(inherited)
-}
-
+#[cfg(target_os = "linux")]
 #[expect(unsafe_code, reason = "setxattr(2) has no wrapper in the standard library")]
 fn set_default_acl(dir: &Path) -> io::Result<()> {
+    use std::ffi::CString;
+    use std::os::unix::ffi::OsStrExt as _;
     let path = CString::new(dir.as_os_str().as_bytes())
         .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "path contains a NUL byte"))?;
     let name = c"system.posix_acl_default";

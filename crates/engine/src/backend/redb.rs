@@ -5,12 +5,14 @@
 use std::fmt;
 use std::io;
 use std::ops::Bound;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
 use redb::{ReadableDatabase, ReadableTable, StorageBackend, TableDefinition, TableHandle};
 
-use super::{Backend, BackendError, BackendIter, BackendSnapshot, Checkpoint, KeyRange, Op};
+use super::{
+    Backend, BackendError, BackendIter, BackendSnapshot, Checkpoint, KeyRange, Op, io_error,
+};
 use crate::vfs::{OpenMode, Vfs, VfsFile, read_exact_at, write_all_at};
 use crate::wal::LogPosition;
 
@@ -40,8 +42,29 @@ impl Default for RedbOptions {
 
 /// The redb backend.
 pub struct RedbBackend {
-    db: RwLock<redb::Database>,
+    /// `None` only while the database is being reopened after a failed write (see
+    /// [`RedbBackend::reopen`]), or after a reopen failed (then every call fails until one
+    /// succeeds).
+    db: RwLock<Option<Handle>>,
     file: Arc<dyn VfsFile>,
+    opts: RedbOptions,
+    path: PathBuf,
+}
+
+/// redb's handle on the file: read-write, or read-only (for a read-only open of a file that was
+/// closed cleanly, so that nothing is written to it).
+enum Handle {
+    Writer(redb::Database),
+    Reader(redb::ReadOnlyDatabase),
+}
+
+impl Handle {
+    fn begin_read(&self) -> Result<redb::ReadTransaction, redb::TransactionError> {
+        match self {
+            Self::Writer(db) => db.begin_read(),
+            Self::Reader(db) => db.begin_read(),
+        }
+    }
 }
 
 impl fmt::Debug for RedbBackend {
@@ -60,25 +83,126 @@ impl RedbBackend {
             Ok(f) => f,
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
                 create_initialized(vfs, path, opts)?;
-                vfs.open(path, OpenMode::ReadWrite).map_err(|e| io_error(path, e))?
+                vfs.open(path, OpenMode::ReadWrite).map_err(|e| io_error(path, &e))?
             }
-            Err(e) => return Err(io_error(path, e)),
+            Err(e) => return Err(io_error(path, &e)),
         };
-        let db = redb::Database::builder()
-            .set_cache_size(opts.cache_bytes)
-            .create_with_backend(VfsStorage(file.clone()))
-            .map_err(|e| BackendError::Corrupt(format!("{}: {e}", path.display())))?;
-        Ok(Self { db: RwLock::new(db), file })
+        let db = open_writer(&file, path, opts)?;
+        Ok(Self { db: RwLock::new(Some(Handle::Writer(db))), file, opts, path: path.into() })
     }
 
-    fn db(&self) -> std::sync::RwLockReadGuard<'_, redb::Database> {
-        self.db.read().unwrap_or_else(|e| e.into_inner())
+    /// Opens the existing redb file at `path` for reading (an error if there is none): without
+    /// writing to it if it was closed cleanly. A file left by a crash needs redb's repair, which writes (the allocator
+    /// state, the header): then it is opened as by [`RedbBackend::open`], repaired, and only
+    /// read from. [`Backend::apply`] and [`Backend::compact`] fail on a read-only handle.
+    pub fn open_read_only(
+        vfs: &dyn Vfs,
+        path: &Path,
+        opts: RedbOptions,
+    ) -> Result<Self, BackendError> {
+        let file = vfs.open(path, OpenMode::Read).map_err(|e| io_error(path, &e))?;
+        let handle = match redb::Database::builder()
+            .set_cache_size(opts.cache_bytes)
+            .open_read_only_with_backend(VfsStorage(file.clone()))
+        {
+            Ok(db) => Handle::Reader(db),
+            Err(redb::DatabaseError::RepairAborted) => {
+                tracing::info!(target: "chainstore::backend", path = %path.display(),
+                    "redb's file was not closed cleanly: opening it to repair it");
+                drop(file);
+                return Self::open(vfs, path, opts);
+            }
+            Err(e) => return Err(map_err(e)),
+        };
+        Ok(Self { db: RwLock::new(Some(handle)), file, opts, path: path.into() })
     }
+
+    /// Calls `f` with redb's handle.
+    fn handle<T>(&self, f: impl FnOnce(&Handle) -> T) -> Result<T, BackendError> {
+        let db = self.db.read().unwrap_or_else(|e| e.into_inner());
+        db.as_ref().map(f).ok_or_else(|| {
+            BackendError::Other(format!(
+                "{}: redb could not be reopened after a failed write; reopen the store",
+                self.path.display()
+            ))
+        })
+    }
+
+    /// After a write failed on an I/O error: redb then refuses every later storage operation
+    /// (it cannot know what of its state reached the file), so the only way on is a new
+    /// handle. The old one is closed first (its failed state keeps it from writing), then the
+    /// file is opened again, with redb's repair; what the failed transaction wrote is not part
+    /// of any commit. If the reopen fails (the disk is still full), the next call tries again.
+    /// Snapshots taken from the old handle fail their reads from then on (redb closed it), so
+    /// while the disk stays full, reads that reach the backend may fail now and then; the
+    /// engine gives new readers a snapshot of the new handle.
+    fn reopen(&self) {
+        let mut db = self.db.write().unwrap_or_else(|e| e.into_inner());
+        if !matches!(*db, None | Some(Handle::Writer(_))) {
+            return;
+        }
+        drop(db.take());
+        match open_writer(&self.file, &self.path, self.opts) {
+            Ok(new) => *db = Some(Handle::Writer(new)),
+            Err(e) => tracing::warn!(target: "chainstore::backend", path = %self.path.display(),
+                error = %e, "reopening redb after a failed write failed; retrying on the next batch"),
+        }
+    }
+}
+
+/// Writes `ops` and the checkpoint in one redb transaction.
+fn write_batch(db: &redb::Database, ops: &[Op], checkpoint: Checkpoint) -> Result<(), redb::Error> {
+    let txn = db.begin_write()?;
+    let mut i = 0;
+    while i < ops.len() {
+        let name = ops[i].0.clone();
+        let def: BytesTable<'_> = TableDefinition::new(&name);
+        let mut table = txn.open_table(def)?;
+        while i < ops.len() && ops[i].0 == name {
+            match &ops[i].2 {
+                Some(v) => drop(table.insert(&*ops[i].1, &**v)?),
+                None => drop(table.remove(&*ops[i].1)?),
+            }
+            i += 1;
+        }
+    }
+    {
+        let mut meta = txn.open_table(META)?;
+        let seq = checkpoint.seq.to_be_bytes();
+        meta.insert(CHECKPOINT_KEY, seq.as_slice())?;
+        let position = checkpoint.position.map(|p| p.encode());
+        match &position {
+            Some(p) => drop(meta.insert(LOG_POSITION_KEY, p.as_slice())?),
+            None => drop(meta.remove(LOG_POSITION_KEY)?),
+        }
+    }
+    txn.commit()?;
+    Ok(())
+}
+
+fn read_only(path: &Path) -> BackendError {
+    BackendError::Other(format!("{}: redb is open read-only", path.display()))
+}
+
+fn open_writer(
+    file: &Arc<dyn VfsFile>,
+    path: &Path,
+    opts: RedbOptions,
+) -> Result<redb::Database, BackendError> {
+    redb::Database::builder()
+        .set_cache_size(opts.cache_bytes)
+        .create_with_backend(VfsStorage(file.clone()))
+        .map_err(|e| match map_err(e) {
+            BackendError::Other(detail) => {
+                BackendError::Corrupt(format!("{}: {detail}", path.display()))
+            }
+            other => other,
+        })
 }
 
 impl Backend for RedbBackend {
     fn snapshot(&self) -> Result<Arc<dyn BackendSnapshot>, BackendError> {
-        let txn = self.db().begin_read().map_err(map_err)?;
+        let txn = self.handle(Handle::begin_read)?.map_err(map_err)?;
         let checkpoint = match txn.open_table(META) {
             Ok(t) => read_checkpoint(&t)?,
             Err(redb::TableError::TableDoesNotExist(_)) => 0,
@@ -88,31 +212,19 @@ impl Backend for RedbBackend {
     }
 
     fn apply(&self, ops: &[Op], checkpoint: Checkpoint) -> Result<(), BackendError> {
-        let txn = self.db().begin_write().map_err(map_err)?;
-        let mut i = 0;
-        while i < ops.len() {
-            let name = ops[i].0.clone();
-            let def: BytesTable<'_> = TableDefinition::new(&name);
-            let mut table = txn.open_table(def).map_err(map_err)?;
-            while i < ops.len() && ops[i].0 == name {
-                match &ops[i].2 {
-                    Some(v) => drop(table.insert(&*ops[i].1, &**v).map_err(map_err)?),
-                    None => drop(table.remove(&*ops[i].1).map_err(map_err)?),
-                }
-                i += 1;
-            }
+        if self.db.read().unwrap_or_else(|e| e.into_inner()).is_none() {
+            self.reopen();
         }
-        {
-            let mut meta = txn.open_table(META).map_err(map_err)?;
-            let seq = checkpoint.seq.to_be_bytes();
-            meta.insert(CHECKPOINT_KEY, seq.as_slice()).map_err(map_err)?;
-            let position = checkpoint.position.map(|p| p.encode());
-            match &position {
-                Some(p) => drop(meta.insert(LOG_POSITION_KEY, p.as_slice()).map_err(map_err)?),
-                None => drop(meta.remove(LOG_POSITION_KEY).map_err(map_err)?),
+        let written = self.handle(|h| match h {
+            Handle::Writer(db) => Ok(write_batch(db, ops, checkpoint)),
+            Handle::Reader(_) => Err(read_only(&self.path)),
+        })??;
+        written.map_err(|e| {
+            if matches!(e, redb::Error::Io(_) | redb::Error::PreviousIo) {
+                self.reopen();
             }
-        }
-        txn.commit().map_err(map_err)
+            map_err(e)
+        })
     }
 
     fn disk_bytes(&self) -> u64 {
@@ -121,7 +233,14 @@ impl Backend for RedbBackend {
 
     fn compact(&self) -> Result<bool, BackendError> {
         let mut db = self.db.write().unwrap_or_else(|e| e.into_inner());
-        db.compact().map_err(map_err)
+        match &mut *db {
+            Some(Handle::Writer(db)) => db.compact().map_err(map_err),
+            Some(Handle::Reader(_)) => Err(read_only(&self.path)),
+            None => Err(BackendError::Other(format!(
+                "{}: redb could not be reopened after a failed write; reopen the store",
+                self.path.display()
+            ))),
+        }
     }
 
     fn name(&self) -> &'static str {
@@ -137,18 +256,18 @@ fn create_initialized(vfs: &dyn Vfs, path: &Path, opts: RedbOptions) -> Result<(
     match vfs.remove(&tmp) {
         Ok(()) => {}
         Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-        Err(e) => return Err(io_error(&tmp, e)),
+        Err(e) => return Err(io_error(&tmp, &e)),
     }
-    let file = vfs.open(&tmp, OpenMode::CreateNew).map_err(|e| io_error(&tmp, e))?;
+    let file = vfs.open(&tmp, OpenMode::CreateNew).map_err(|e| io_error(&tmp, &e))?;
     let db = redb::Database::builder()
         .set_cache_size(opts.cache_bytes)
         .create_with_backend(VfsStorage(file.clone()))
         .map_err(|e| BackendError::Other(format!("{}: {e}", tmp.display())))?;
     drop(db);
-    file.sync_data().map_err(|e| io_error(&tmp, e))?;
-    vfs.rename(&tmp, path).map_err(|e| io_error(path, e))?;
+    file.sync_data().map_err(|e| io_error(&tmp, &e))?;
+    vfs.rename(&tmp, path).map_err(|e| io_error(path, &e))?;
     let dir = path.parent().unwrap_or(Path::new("."));
-    vfs.sync_dir(dir).map_err(|e| io_error(dir, e))
+    vfs.sync_dir(dir).map_err(|e| io_error(dir, &e))
 }
 
 fn read_checkpoint(
@@ -244,14 +363,6 @@ impl BackendSnapshot for RedbSnapshot {
             .collect();
         names.sort();
         Ok(names)
-    }
-}
-
-fn io_error(path: &Path, e: io::Error) -> BackendError {
-    if crate::vfs::is_out_of_space(&e) {
-        BackendError::OutOfSpace(format!("{}: {e}", path.display()))
-    } else {
-        BackendError::Other(format!("{}: {e}", path.display()))
     }
 }
 

@@ -28,7 +28,8 @@ use rocksdb::{
 };
 
 use super::{
-    Backend, BackendError, BackendIter, BackendSnapshot, Checkpoint, KeyRange, Op, private_dir,
+    Backend, BackendError, BackendIter, BackendSnapshot, Checkpoint, KeyRange, Op, io_error,
+    private_dir,
 };
 use crate::wal::LogPosition;
 
@@ -150,21 +151,25 @@ impl RocksdbBackend {
     /// Opens (creating if needed) the RocksDB database in directory `path`, with a column
     /// family for every table it already has.
     pub fn open(path: &Path, opts: RocksdbOptions) -> Result<Self, BackendError> {
-        Self::open_with(path, opts, |_| {})
+        Self::open_with(path, opts, false, |_| {})
+    }
+
+    /// Opens the existing store at `path` for reading, with RocksDB's read-only mode: nothing
+    /// in the directory is created or changed (no new MANIFEST, log or info log, no flush or
+    /// compaction). [`Backend::apply`] and [`Backend::compact`] fail.
+    pub fn open_read_only(path: &Path, opts: RocksdbOptions) -> Result<Self, BackendError> {
+        Self::open_with(path, opts, true, |_| {})
     }
 
     /// [`Self::open`], with a last change to RocksDB's options (tests turn statistics on).
     fn open_with(
         path: &Path,
         opts: RocksdbOptions,
+        read_only: bool,
         tweak: impl FnOnce(&mut rocksdb::Options),
     ) -> Result<Self, BackendError> {
-        let inherited = private_dir::make_private(path).map_err(|e| io_error(path, &e))?;
-        if !inherited {
-            tracing::warn!(target: "chainstore::backend", path = %path.display(),
-                "the file system has no POSIX ACLs: RocksDB's new files get its mode 0644 less \
-                 the umask, not 0600; the directory is 0700, so other users still cannot open \
-                 them");
+        if !read_only {
+            private_dir::make_private(path).map_err(|e| io_error(path, &e))?;
         }
         let cache = Cache::new_lru_cache(opts.block_cache_bytes);
         let cf_options = opts.cf_options(&cache);
@@ -184,8 +189,12 @@ impl RocksdbBackend {
             .iter()
             .map(|cf| ColumnFamilyDescriptor::new(cf, cf_options.clone()))
             .collect::<Vec<_>>();
-        let db = Db::open_cf_descriptors(&db_options, path, descriptors)
-            .map_err(|e| map_err(path, e))?;
+        let db = if read_only {
+            Db::open_cf_descriptors_read_only(&db_options, path, descriptors, false)
+        } else {
+            Db::open_cf_descriptors(&db_options, path, descriptors)
+        };
+        let db = db.map_err(|e| map_err(path, e))?;
         Ok(Self { db: Arc::new(db), path: path.to_path_buf(), cf_options, tables: tables.into() })
     }
 
@@ -467,15 +476,6 @@ fn is_out_of_space(status: &str) -> bool {
     rest.starts_with("No space left on device") || status.ends_with("Disk quota exceeded")
 }
 
-fn io_error(path: &Path, e: &std::io::Error) -> BackendError {
-    let detail = format!("{}: {e}", path.display());
-    if crate::vfs::is_out_of_space(e) {
-        BackendError::OutOfSpace(detail)
-    } else {
-        BackendError::Other(detail)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, reason = "tests fail loudly")]
@@ -492,11 +492,12 @@ mod tests {
     fn every_batch_is_synced_with_its_checkpoint() {
         let dir = tempfile::tempdir().unwrap();
         let mut stats = None;
-        let backend = RocksdbBackend::open_with(dir.path(), RocksdbOptions::default(), |o| {
-            o.enable_statistics();
-            stats = Some(o.clone()); // shares RocksDB's statistics object
-        })
-        .unwrap();
+        let backend =
+            RocksdbBackend::open_with(dir.path(), RocksdbOptions::default(), false, |o| {
+                o.enable_statistics();
+                stats = Some(o.clone()); // shares RocksDB's statistics object
+            })
+            .unwrap();
         let stats = stats.unwrap();
         let synced = || stats.get_ticker_count(rocksdb::statistics::Ticker::WalFileSynced);
         backend.apply(&[put("t", 0)], 1.into()).unwrap(); // creates the column family

@@ -105,7 +105,9 @@ pub enum Error {
 
 impl Error {
     /// Whether the disk (or a quota) is full: nothing acknowledged was lost, and the operation
-    /// can succeed once space is freed (a commit: retry it; the indexer retries by itself).
+    /// can succeed once space is freed, without reopening the store: retry a commit; the
+    /// indexer retries by itself (on redb by reopening its file, which redb requires after a
+    /// failed write), so a later `flush` succeeds.
     pub fn is_out_of_space(&self) -> bool {
         matches!(
             self,

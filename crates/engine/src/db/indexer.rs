@@ -11,7 +11,7 @@ use tracing::{debug, error};
 
 use super::error::Result;
 use super::{IndexerFailure, Inner};
-use crate::backend::Checkpoint;
+use crate::backend::{BackendSnapshot, Checkpoint};
 
 pub(super) fn spawn(inner: Arc<Inner>) -> std::io::Result<JoinHandle<()>> {
     std::thread::Builder::new().name("chainstore-indexer".into()).spawn(move || run(&inner))
@@ -42,12 +42,21 @@ fn run(inner: &Inner) {
         match index_once(inner) {
             Ok(()) => {
                 backoff = Duration::from_millis(10);
-                inner.lock_indexer().error = None;
+                let mut ix = inner.lock_indexer();
+                ix.error = None;
+                ix.attempts += 1;
             }
             Err(e) => {
                 error!(target: "chainstore::indexer", error = %e, "indexing failed; retrying");
                 metrics::counter!("chainstore_indexer_errors_total").increment(1);
-                inner.lock_indexer().error.get_or_insert_with(|| IndexerFailure::of(&e));
+                refresh_snapshot(inner);
+                let mut ix = inner.lock_indexer();
+                ix.error.get_or_insert_with(|| IndexerFailure::of(&e));
+                ix.attempts += 1;
+                // The batch is still to do: it is due again after the interval.
+                ix.oldest_unindexed.get_or_insert_with(Instant::now);
+                drop(ix);
+                inner.indexed.notify_all();
                 if shutdown {
                     inner.indexed.notify_all();
                     return;
@@ -119,10 +128,7 @@ fn index_once(inner: &Inner) -> Result<()> {
         metrics::histogram!("chainstore_indexer_batch_ops").record(ops.len() as f64);
         let snapshot = inner.backend.snapshot()?;
         let mut view = inner.lock_view();
-        view.backend = snapshot;
-        while view.unindexed.front().is_some_and(|(seq, _)| *seq <= target) {
-            view.unindexed.pop_front();
-        }
+        install(&mut view, snapshot);
         let lag = view.visible - target;
         drop(view);
         metrics::gauge!("chainstore_indexer_lag_seqs").set(lag as f64);
@@ -136,6 +142,27 @@ fn index_once(inner: &Inner) -> Result<()> {
     let checkpoint = inner.lock_view().backend.checkpoint();
     inner.wal()?.truncate_through(checkpoint)?;
     Ok(())
+}
+
+/// Makes `snapshot` the one readers see below the memtable, and forgets the unindexed commits
+/// it holds.
+fn install(view: &mut super::View, snapshot: Arc<dyn BackendSnapshot>) {
+    let checkpoint = snapshot.checkpoint();
+    view.backend = snapshot;
+    while view.unindexed.front().is_some_and(|(seq, _)| *seq <= checkpoint) {
+        view.unindexed.pop_front();
+    }
+}
+
+/// After a failed batch the backend may have a new handle (redb reopens its file after an I/O
+/// error, and reads through the old handle's snapshots then fail): readers get a snapshot of
+/// it, if one can be taken and it is not behind the one they have.
+fn refresh_snapshot(inner: &Inner) {
+    let Ok(snapshot) = inner.backend.snapshot() else { return };
+    let mut view = inner.lock_view();
+    if snapshot.checkpoint() >= view.backend.checkpoint() {
+        install(&mut view, snapshot);
+    }
 }
 
 /// The sequence number through which the next batch indexes: the longest prefix of the

@@ -210,6 +210,8 @@ struct IndexerState {
     /// The first error since the indexer's last successful batch (the cause; later retries
     /// may fail for its consequences, e.g. a backend that refuses writes after a failed one).
     error: Option<IndexerFailure>,
+    /// Batches attempted, successful or not (a flush waits for one after its call).
+    attempts: u64,
     oldest_unindexed: Option<Instant>,
     last_gc: Option<Instant>,
     stopped: bool,
@@ -237,6 +239,16 @@ impl IndexerFailure {
             Self::OutOfSpace(detail) => Error::Backend(BackendError::OutOfSpace(detail.clone())),
             Self::Other(message) => Error::Indexer(message.clone()),
         }
+    }
+}
+
+/// Whether `path` exists. A read-only open of a store that crashed before its backend was
+/// created (the `FORMAT` file is written first) reads an empty backend instead of creating one.
+fn exists(vfs: &dyn Vfs, path: &Path) -> Result<bool> {
+    match vfs.open(path, OpenMode::Read) {
+        Ok(_) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(Error::Io { path: path.to_path_buf(), source: e }),
     }
 }
 
@@ -283,11 +295,22 @@ impl Database {
         check_format(&*vfs, &path, opts.backend.name(), !read_only)?;
         let backend: Arc<dyn Backend> = match &opts.backend {
             BackendChoice::Redb(o) => {
-                Arc::new(RedbBackend::open(&*vfs, &path.join("data.redb"), *o)?)
+                let file = path.join("data.redb");
+                match read_only {
+                    false => Arc::new(RedbBackend::open(&*vfs, &file, *o)?),
+                    true if !exists(&*vfs, &file)? => Arc::new(MemoryBackend::default()),
+                    true => Arc::new(RedbBackend::open_read_only(&*vfs, &file, *o)?),
+                }
             }
             #[cfg(feature = "rocksdb")]
             BackendChoice::Rocksdb(o) => {
-                Arc::new(crate::backend::RocksdbBackend::open(&path.join("rocksdb"), *o)?)
+                use crate::backend::RocksdbBackend;
+                let dir = path.join("rocksdb");
+                match read_only {
+                    false => Arc::new(RocksdbBackend::open(&dir, *o)?),
+                    true if !dir.join("CURRENT").exists() => Arc::new(MemoryBackend::default()),
+                    true => Arc::new(RocksdbBackend::open_read_only(&dir, *o)?),
+                }
             }
             BackendChoice::Memory(m) => Arc::new(m.clone()),
         };
@@ -670,11 +693,16 @@ impl Inner {
         }
         self.wal()?;
         let mut ix = self.lock_indexer();
+        // A failure is reported only from an attempt made after this call: each flush asks
+        // for one, so after a failure (a full disk, since freed) a flush retries.
+        let attempts = ix.attempts;
         loop {
             if self.lock_view().backend.checkpoint() >= target {
                 return Ok(());
             }
-            if let Some(failure) = &ix.error {
+            if ix.attempts > attempts
+                && let Some(failure) = &ix.error
+            {
                 return Err(failure.to_error());
             }
             if ix.stopped {

@@ -123,6 +123,7 @@ impl VfsFile for RealFile {
 
     /// `posix_fadvise(POSIX_FADV_WILLNEED)`: the kernel starts reading the range into the page
     /// cache without waiting for it.
+    #[cfg(target_os = "linux")]
     #[expect(unsafe_code, reason = "posix_fadvise(2) has no wrapper in the standard library")]
     fn will_need(&self, offset: u64, len: u64) {
         let (Ok(offset), Ok(len)) = (libc::off_t::try_from(offset), libc::off_t::try_from(len))
@@ -137,4 +138,8 @@ impl VfsFile for RealFile {
         // A hint the file system does not take only costs the read-ahead.
         let _ = rc;
     }
+
+    /// Elsewhere (no `posix_fadvise`, e.g. macOS) the kernel's own read-ahead has to do.
+    #[cfg(not(target_os = "linux"))]
+    fn will_need(&self, _offset: u64, _len: u64) {}
 }

@@ -31,6 +31,8 @@ pub(super) struct SegmentReader<'a> {
     /// The file's length.
     pub(super) len: usize,
     path: &'a Path,
+    /// How much is read at a time ([`READ_CHUNK`]; tests read in small pieces).
+    piece: usize,
 }
 
 impl<'a> SegmentReader<'a> {
@@ -43,7 +45,7 @@ impl<'a> SegmentReader<'a> {
                 "segment file larger than memory",
             ))
         })?;
-        Ok(Self { file, len, path })
+        Ok(Self { file, len, path, piece: READ_CHUNK })
     }
 
     /// Reads the segment header (or the whole file, if it is shorter).
@@ -89,12 +91,20 @@ impl<'a> SegmentReader<'a> {
             buf.drop_before(scanner.offset());
             // One more piece on top of what is kept (a record larger than a piece grows the
             // buffer). At the end of the file the scanner has all it needs and stops.
-            self.fill(buf, READ_CHUNK)?;
+            let before = buf.end();
+            self.fill(buf, self.piece)?;
             let stopped = scanner.advance(buf.bytes(), buf.base());
             on_records(buf.bytes(), buf.base(), &scanner.records()[delivered..]);
             delivered = scanner.records().len();
             if stopped {
                 break;
+            }
+            if buf.end() == before {
+                // Nothing more to read and no decision: only a start past the segment's end
+                // can do that, which the callers rule out. An error, never a loop.
+                let offset = scanner.offset() as u64;
+                let detail = format!("the scan cannot go on at offset {offset}: nothing to read");
+                return Err(WalError::corruption(self.path.to_path_buf(), offset, None, detail));
             }
         }
         // What follows the good records is judged on all of it; it is almost always zeros (the
@@ -119,7 +129,8 @@ impl<'a> SegmentReader<'a> {
         let mut at = buf.end();
         while at < self.len {
             buf.clear(at);
-            self.fill(buf, READ_CHUNK)?;
+            // The window starts at the page `at` is in: read up to `at` and a piece past it.
+            self.fill(buf, at - buf.base() + self.piece)?;
             if zero_tail_start(&buf.bytes()[at - buf.base()..]) != 0 {
                 return Ok(false);
             }
@@ -172,6 +183,9 @@ impl ReadBuf {
             return self.clear(offset);
         }
         let keep_from = keep_from.max(self.base);
+        if keep_from == self.base {
+            return;
+        }
         let (from, len) = (self.start + keep_from - self.base, self.end() - keep_from);
         self.mem.copy_within(from..from + len, self.start);
         (self.base, self.len) = (keep_from, len);
@@ -181,7 +195,8 @@ impl ReadBuf {
     fn room(&mut self, n: usize) -> &mut [u8] {
         if self.mem.len() < self.start + self.len + n {
             // Growing may move the memory: the window moves to an aligned place in the new one.
-            let mut mem = vec![0; self.len + n + ALIGN];
+            // At least doubling, so a record of many pieces is copied a bounded number of times.
+            let mut mem = vec![0; (self.len + n).max(2 * self.mem.len()) + ALIGN];
             let start = mem.as_ptr().align_offset(ALIGN).min(ALIGN);
             mem[start..start + self.len].copy_from_slice(self.bytes());
             (self.mem, self.start) = (mem, start);
@@ -199,6 +214,77 @@ impl ReadBuf {
 mod tests {
     use super::*;
     use crate::vfs::{FaultFs, write_all_at};
+    use crate::wal::format::{RECORD_HEADER_LEN, SegmentHeader};
+    use crate::wal::scan::scan_segment;
+    use crate::wal::scan::tests::{damaged_images, segment};
+
+    /// Scans `image` as recovery does, through the reader in pieces of `piece` bytes; returns
+    /// the scan, the damaged bytes it hands back, and the payloads delivered.
+    fn read_in_pieces(image: &[u8], piece: usize) -> Result<(SegmentScan, Vec<u8>, Vec<Vec<u8>>)> {
+        let fs = FaultFs::new();
+        let path = Path::new("/d/1.wal");
+        fs.create_dir_all(Path::new("/d")).unwrap();
+        write_all_at(&*fs.open(path, OpenMode::CreateNew).unwrap(), image, 0).unwrap();
+        let reader = SegmentReader { piece, ..SegmentReader::open(&fs, path)? };
+        let mut buf = ReadBuf::default();
+        let head = reader.read_head(&mut buf)?;
+        let Ok(scanner) = Scanner::start(head, reader.len, 1, None) else {
+            return Ok((scan_segment(image, 1, None), Vec::new(), Vec::new()));
+        };
+        let mut payloads = Vec::new();
+        let (scan, tail) = reader.scan(scanner, &mut buf, &mut |bytes, base, records| {
+            for pos in records {
+                let record = pos.record(bytes, base).expect("a delivered record is in its bytes");
+                payloads.push(record.payload.to_vec());
+            }
+        })?;
+        Ok((scan, tail, payloads))
+    }
+
+    /// The reader's piecewise scan (pieces from 1 byte to 1 MiB, records spanning many of
+    /// them) decides as the scan of the whole image, delivers every good record whole, and
+    /// hands back the file's bytes from the damage on.
+    #[test]
+    fn reading_in_pieces_gives_the_whole_scan() {
+        let big: Vec<Vec<u8>> = [10_000usize, 3, 20_000, 5_000]
+            .iter()
+            .map(|&n| (0..n).map(|i| (i * 7 + n) as u8).collect())
+            .collect();
+        let records: Vec<(u64, &[u8])> =
+            big.iter().enumerate().map(|(i, p)| (i as u64 + 1, p.as_slice())).collect();
+        let clean = segment(&records, 64 << 10);
+        let header = SegmentHeader::decode(&clean).unwrap();
+        let last = scan_segment(&clean, 1, None).records[3];
+        let mut images = damaged_images();
+        images.push(clean.clone());
+        // The last record torn at offsets inside and at the edges of pieces; garbage after it.
+        for cut in [1, RECORD_HEADER_LEN, 4095, 4096, 4097, last.len - 1] {
+            let mut torn = clean.clone();
+            torn[last.offset + cut..last.offset + last.len].fill(0);
+            images.push(torn);
+        }
+        let mut garbage = clean.clone();
+        garbage[60_000] = 9;
+        images.push(garbage);
+        assert_eq!(header.segment_len, 64 << 10);
+        for (i, image) in images.iter().enumerate() {
+            let whole = scan_segment(image, 1, None);
+            let good: Vec<Vec<u8>> = whole
+                .records
+                .iter()
+                .map(|p| whole.record(image, p).unwrap().payload.to_vec())
+                .collect();
+            for piece in [1, 7, 100, 4095, 4096, 5000, 1 << 20] {
+                let (scan, tail, payloads) = read_in_pieces(image, piece).unwrap();
+                let what = format!("image {i}, pieces of {piece}");
+                assert_eq!(scan, whole, "{what}");
+                assert_eq!(payloads, good, "{what}");
+                if scan.damage.is_some() && scan.header.is_some() {
+                    assert_eq!(tail, image[scan.end..], "{what}: the damaged bytes");
+                }
+            }
+        }
+    }
 
     #[test]
     fn the_window_holds_the_file_bytes_at_aligned_addresses() {

@@ -129,7 +129,8 @@ pub(super) fn recover(
     };
     let first = start.map_or(0, |(i, _)| i);
     let mut resume = start.map(|(_, header)| header);
-    let mut delivery = Delivery { from_seq, report, on_record, marks: Marks::default() };
+    let mut delivery =
+        Delivery { from_seq, report, on_record, marks: Marks::default(), missed: None };
     let mut segments: Vec<SegmentInfo> = Vec::new();
     let mut prev_last: Option<u64> = None;
     let mut end = 0u64;
@@ -177,6 +178,10 @@ pub(super) fn recover(
                 }
             }
         };
+        if let Some((offset, seq)) = delivery.missed.take() {
+            let detail = "a checked record was not in the bytes handed over (a bug)".to_string();
+            return Err(WalError::corruption(path, offset, Some(seq), detail));
+        }
         let Some(d) = &scan.damage else {
             end = scan.end as u64;
             prev_last = scan.last_seq();
@@ -212,9 +217,10 @@ pub(super) fn recover(
     }
     let Delivery { mut report, marks, .. } = delivery;
     if let Some(d) = &report.dropped {
+        // Without `modify` nothing was dropped on disk: the damage is left for the next writer.
+        let what = if modify { "log recovery dropped data" } else { "log recovery found damage" };
         warn!(target: "chainstore::wal", torn_tail = d.torn_tail, segment = %d.segment.display(),
-              offset = d.offset, bytes = d.bytes, records = d.records, detail = %d.detail,
-              "log recovery dropped data");
+              offset = d.offset, bytes = d.bytes, records = d.records, detail = %d.detail, "{what}");
     }
     info!(target: "chainstore::wal", segments = segments.len(), records = report.records,
           replayed = report.replayed, from_hint = start.is_some(), "log recovered");
@@ -274,8 +280,12 @@ fn check_hint(
     let Ok(len) = usize::try_from(len) else { return Ok(None) };
     let Ok(scanner) = Scanner::start(&head, len, hint.segment, None) else { return Ok(None) };
     let header = scanner.header();
-    let holds = matches!(decode_record_header(&record, header.at(hint.offset)),
-                         Ok(Some(h)) if h.seq == hint.seq);
+    // The record's header lies within the segment as its header sizes it (the file may be
+    // longer after damage; the scan never reads past that size).
+    let within = hint.offset + RECORD_HEADER_LEN as u64 <= header.segment_len.min(len as u64);
+    let holds = within
+        && matches!(decode_record_header(&record, header.at(hint.offset)),
+                    Ok(Some(h)) if h.seq == hint.seq);
     Ok(holds.then_some((i, header)))
 }
 
@@ -317,6 +327,10 @@ struct Delivery<'a> {
     report: RecoveryReport,
     on_record: &'a mut dyn FnMut(Record<'_>),
     marks: Marks,
+    /// The offset and sequence number of a record to replay that was not in the bytes it was
+    /// delivered with: never, unless the reader has a bug; recovery then fails rather than
+    /// skip it.
+    missed: Option<(u64, u64)>,
 }
 
 impl Delivery<'_> {
@@ -329,11 +343,15 @@ impl Delivery<'_> {
             let first = report.seq_range.map_or(pos.seq, |r| r.0);
             report.seq_range = Some((first, pos.seq));
             self.marks.note(LogPosition { segment, offset: pos.offset as u64, seq: pos.seq });
-            if pos.seq >= self.from_seq
-                && let Some(rec) = pos.record(bytes, base)
-            {
-                report.replayed += 1;
-                (self.on_record)(rec);
+            if pos.seq < self.from_seq {
+                continue;
+            }
+            match pos.record(bytes, base) {
+                Some(rec) => {
+                    report.replayed += 1;
+                    (self.on_record)(rec);
+                }
+                None => drop(self.missed.get_or_insert((pos.offset as u64, pos.seq))),
             }
         }
     }

@@ -510,7 +510,7 @@ fn count_later_records(
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::wal::format::{Position, RECORD_HEADER_LEN, encode_record};
 
@@ -531,7 +531,7 @@ mod tests {
         encode_record(img, at, seq, 1, payload);
     }
 
-    fn segment(records: &[(u64, &[u8])], size: usize) -> Vec<u8> {
+    pub(in crate::wal) fn segment(records: &[(u64, &[u8])], size: usize) -> Vec<u8> {
         let h = header(records.first().map_or(1, |r| r.0), size);
         let mut img = h.encode().to_vec();
         for (seq, payload) in records {
@@ -738,8 +738,8 @@ mod tests {
         scanner.finish(&image[rest..], rest)
     }
 
-    #[test]
-    fn a_segment_scanned_in_pieces_gives_the_whole_scan() {
+    /// Segments of 4 KiB, clean and damaged in every way the scan tells apart.
+    pub(in crate::wal) fn damaged_images() -> Vec<Vec<u8>> {
         let clean = segment(&[(1, b"a"), (2, &[7u8; 300]), (3, b"ccc")], 4096);
         let mut torn = segment(&[(1, b"a"), (2, &[5u8; 64])], 4096);
         torn[SEGMENT_HEADER_LEN + RECORD_HEADER_LEN + 31..][..55].fill(0);
@@ -756,8 +756,12 @@ mod tests {
         longer.extend_from_slice(b"more");
         let mut bad_segment_header = clean.clone();
         bad_segment_header[3] ^= 1;
-        let images = [clean, torn, bad_payload, bad_header, garbage, gap, cut, longer];
-        for (i, image) in images.iter().chain([&bad_segment_header]).enumerate() {
+        vec![clean, torn, bad_payload, bad_header, garbage, gap, cut, longer, bad_segment_header]
+    }
+
+    #[test]
+    fn a_segment_scanned_in_pieces_gives_the_whole_scan() {
+        for (i, image) in damaged_images().iter().enumerate() {
             let whole = scan_segment(image, 1, None);
             for piece in [1, 2, 7, 20, 21, 22, 57, 100, 333, 4096, 1 << 20] {
                 assert_eq!(
