@@ -2,12 +2,11 @@
 //! checkpoint, written in the same redb transaction as the data. redb's file goes through the
 //! [`Vfs`], so the power-loss tests on `FaultFs` cover it too.
 
-use std::collections::BTreeMap;
 use std::fmt;
 use std::io;
 use std::ops::Bound;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, RwLock};
 
 use redb::{ReadableDatabase, ReadableTable, StorageBackend, TableDefinition, TableHandle};
 
@@ -104,7 +103,7 @@ impl RedbBackend {
         let file = vfs.open(path, OpenMode::Read).map_err(|e| io_error(path, &e))?;
         let handle = match redb::Database::builder()
             .set_cache_size(opts.cache_bytes)
-            .open_read_only_with_backend(VfsStorage::new(file.clone()))
+            .open_read_only_with_backend(VfsStorage(file.clone()))
         {
             Ok(db) => Handle::Reader(db),
             Err(redb::DatabaseError::RepairAborted) => {
@@ -192,7 +191,7 @@ fn open_writer(
 ) -> Result<redb::Database, BackendError> {
     redb::Database::builder()
         .set_cache_size(opts.cache_bytes)
-        .create_with_backend(VfsStorage::new(file.clone()))
+        .create_with_backend(VfsStorage(file.clone()))
         .map_err(|e| match map_err(e) {
             BackendError::Other(detail) => {
                 BackendError::Corrupt(format!("{}: {detail}", path.display()))
@@ -262,7 +261,7 @@ fn create_initialized(vfs: &dyn Vfs, path: &Path, opts: RedbOptions) -> Result<(
     let file = vfs.open(&tmp, OpenMode::CreateNew).map_err(|e| io_error(&tmp, &e))?;
     let db = redb::Database::builder()
         .set_cache_size(opts.cache_bytes)
-        .create_with_backend(VfsStorage::new(file.clone()))
+        .create_with_backend(VfsStorage(file.clone()))
         .map_err(|e| BackendError::Other(format!("{}: {e}", tmp.display())))?;
     drop(db);
     file.sync_data().map_err(|e| io_error(&tmp, &e))?;
@@ -377,195 +376,28 @@ fn map_err(e: impl Into<redb::Error>) -> BackendError {
     }
 }
 
-/// redb's storage interface over a [`VfsFile`], combining writes.
-///
-/// redb writes a transaction's dirty pages one 4 KiB `write` each, in no particular order: at 1M
-/// accounts an indexer batch is thousands of them per block, and the system calls were a third
-/// of the indexer's CPU (`docs/performance.md`). Writes are kept here until `sync_data` (or
-/// until [`MAX_PENDING`] bytes are kept), then written sorted, adjacent ones as one `write`.
-/// Durability is unchanged: redb counts on nothing it wrote before a `sync_data` surviving a
-/// crash, and every write reaches the file before the `sync_data` that follows it returns.
-/// Reads, `len`, `set_len` and `close` see (or first write out) what is kept.
+/// redb's storage interface over a [`VfsFile`].
 #[derive(Debug)]
-struct VfsStorage {
-    file: Arc<dyn VfsFile>,
-    pending: Mutex<Pending>,
-}
-
-/// Writes not yet made, by offset, none overlapping.
-#[derive(Debug, Default)]
-struct Pending {
-    writes: BTreeMap<u64, Vec<u8>>,
-    bytes: usize,
-    /// One past the highest byte of any kept write.
-    end: u64,
-}
-
-/// At most this much is kept before it is written out.
-const MAX_PENDING: usize = 32 << 20;
-
-/// The largest single `write` made of adjacent kept writes.
-const MAX_RUN: usize = 4 << 20;
-
-impl VfsStorage {
-    fn new(file: Arc<dyn VfsFile>) -> Self {
-        Self { file, pending: Mutex::default() }
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, Pending> {
-        self.pending.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Writes out everything kept: sorted, adjacent writes joined up to [`MAX_RUN`] bytes. On an
-    /// error, what was not written is dropped: redb treats any failed write as the end of the
-    /// handle (it must be opened again, which reads the file as it is).
-    fn write_out(&self, pending: &mut Pending) -> Result<(), io::Error> {
-        let writes = std::mem::take(&mut pending.writes);
-        (pending.bytes, pending.end) = (0, 0);
-        let mut run: Vec<u8> = Vec::new();
-        let mut run_at = 0u64;
-        for (offset, data) in writes {
-            if !run.is_empty() && (run_at + run.len() as u64 != offset || run.len() >= MAX_RUN) {
-                write_all_at(&*self.file, &run, run_at)?;
-                run.clear();
-            }
-            if run.is_empty() {
-                run_at = offset;
-            }
-            run.extend_from_slice(&data);
-        }
-        if !run.is_empty() {
-            write_all_at(&*self.file, &run, run_at)?;
-        }
-        Ok(())
-    }
-}
-
-/// Whether any kept write overlaps `[offset, offset + len)`.
-fn overlaps(writes: &BTreeMap<u64, Vec<u8>>, offset: u64, len: u64) -> bool {
-    let end = offset.saturating_add(len);
-    let before = writes.range(..offset).next_back();
-    before.is_some_and(|(&at, data)| at + data.len() as u64 > offset)
-        || writes.range(offset..end).next().is_some()
-}
+struct VfsStorage(Arc<dyn VfsFile>);
 
 impl StorageBackend for VfsStorage {
     fn len(&self) -> Result<u64, io::Error> {
-        let end = self.lock().end;
-        Ok(self.file.len()?.max(end))
+        self.0.len()
     }
 
     fn read(&self, offset: u64, out: &mut [u8]) -> Result<(), io::Error> {
-        {
-            let mut pending = self.lock();
-            if overlaps(&pending.writes, offset, out.len() as u64) {
-                self.write_out(&mut pending)?;
-            }
-        }
-        match read_exact_at(&*self.file, out, offset) {
-            // Past the file's end but not past a kept write's: the gap a kept write past the
-            // end leaves reads as zeros once it is written.
-            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof && offset < self.lock().end => {
-                let mut pending = self.lock();
-                self.write_out(&mut pending)?;
-                drop(pending);
-                read_exact_at(&*self.file, out, offset)
-            }
-            result => result,
-        }
+        read_exact_at(&*self.0, out, offset)
     }
 
     fn set_len(&self, len: u64) -> Result<(), io::Error> {
-        let mut pending = self.lock();
-        self.write_out(&mut pending)?;
-        self.file.set_len(len)
+        self.0.set_len(len)
     }
 
     fn sync_data(&self) -> Result<(), io::Error> {
-        let mut pending = self.lock();
-        self.write_out(&mut pending)?;
-        self.file.sync_data()
+        self.0.sync_data()
     }
 
     fn write(&self, offset: u64, data: &[u8]) -> Result<(), io::Error> {
-        let mut pending = self.lock();
-        if overlaps(&pending.writes, offset, data.len() as u64) {
-            self.write_out(&mut pending)?;
-        }
-        pending.bytes += data.len();
-        pending.end = pending.end.max(offset + data.len() as u64);
-        pending.writes.insert(offset, data.to_vec());
-        if pending.bytes >= MAX_PENDING {
-            self.write_out(&mut pending)?;
-        }
-        Ok(())
-    }
-
-    fn close(&self) -> Result<(), io::Error> {
-        let mut pending = self.lock();
-        self.write_out(&mut pending)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used, reason = "tests fail loudly")]
-
-    use super::*;
-    use crate::vfs::FaultFs;
-
-    /// Random writes (many adjacent, some overlapping kept ones, some past the end), reads,
-    /// length changes and syncs through the combining storage against a plain byte vector:
-    /// every read and length is the model's, and after each sync the file holds the model.
-    #[test]
-    fn combined_writes_read_and_sync_as_plain_ones() {
-        let fs = FaultFs::new();
-        let path = Path::new("/d/data.redb");
-        fs.create_dir_all(Path::new("/d")).unwrap();
-        let file = fs.open(path, OpenMode::CreateNew).unwrap();
-        let storage = VfsStorage::new(file);
-        let mut model: Vec<u8> = Vec::new();
-        let mut x = 0x9e37_79b9_7f4a_7c15u64;
-        let mut next = |n: u64| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x % n
-        };
-        for step in 0..20_000u64 {
-            let page = 4096u64;
-            match next(100) {
-                0..=69 => {
-                    // A page (or a few) at a random page, now and then past the end.
-                    let at = next(64) * page + if next(10) == 0 { next(page) } else { 0 };
-                    let len = (next(3) + 1) * page - if next(8) == 0 { next(100) } else { 0 };
-                    let byte = (step % 251) as u8;
-                    let data = vec![byte; len as usize];
-                    let end = (at + len) as usize;
-                    if model.len() < end {
-                        model.resize(end, 0);
-                    }
-                    model[at as usize..end].copy_from_slice(&data);
-                    storage.write(at, &data).unwrap();
-                }
-                70..=84 if !model.is_empty() => {
-                    let at = next(model.len() as u64);
-                    let len = next((model.len() as u64 - at).min(3 * page)) + 1;
-                    let mut out = vec![0u8; len as usize];
-                    storage.read(at, &mut out).unwrap();
-                    assert_eq!(out, model[at as usize..(at + len) as usize], "step {step}");
-                }
-                85..=89 => {
-                    let len = next(70 * page);
-                    model.resize(len as usize, 0);
-                    storage.set_len(len).unwrap();
-                }
-                _ => {
-                    storage.sync_data().unwrap();
-                    assert_eq!(fs.contents(path).unwrap(), model, "step {step}: after sync");
-                }
-            }
-            assert_eq!(storage.len().unwrap(), model.len() as u64, "step {step}: len");
-        }
+        write_all_at(&*self.0, data, offset)
     }
 }
