@@ -1,43 +1,13 @@
 //! A real full disk: a small tmpfs (mounting needs root; skipped with a printed reason
 //! otherwise).
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 use std::sync::Arc;
 
 use chainstore_engine::vfs::RealFs;
 use chainstore_engine::wal::{Durability, WalError, WalOptions};
 
-use crate::common::{open_collect, payload};
-
-/// A mounted tmpfs, unmounted on drop.
-struct Tmpfs {
-    _parent: tempfile::TempDir,
-    path: PathBuf,
-}
-
-impl Tmpfs {
-    fn mount(size: &str) -> Result<Self, String> {
-        let parent = tempfile::tempdir().map_err(|e| e.to_string())?;
-        let path = parent.path().join("mnt");
-        std::fs::create_dir(&path).map_err(|e| e.to_string())?;
-        let out = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
-            .arg(&path)
-            .output()
-            .map_err(|e| format!("cannot run mount: {e}"))?;
-        if !out.status.success() {
-            return Err(format!("mount failed: {}", String::from_utf8_lossy(&out.stderr).trim()));
-        }
-        Ok(Self { _parent: parent, path })
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg(&self.path).status();
-    }
-}
+use crate::common::{Tmpfs, open_collect, payload};
 
 fn fill(path: &Path, bytes: usize) {
     std::fs::write(path, vec![1u8; bytes]).unwrap();
