@@ -340,7 +340,7 @@ impl StateCache {
         accounts: Vec<(B256, HeadAccount)>,
         until: Option<B256>,
         storage: Vec<(B256, Vec<(B256, alloy_primitives::U256)>)>,
-        account_nodes: NodeSet,
+        account_nodes: Option<NodeSet>,
     ) {
         let tick = self.tick;
         let bytes = self.accounts.add(B256::ZERO, until, accounts, ACCOUNT_BYTES, tick);
@@ -351,8 +351,10 @@ impl StateCache {
             self.storage
                 .insert(owner, Unit { tick, value: StorageUnit { nodes: None, slots: unit } });
         }
-        self.grow(node_set_bytes(&account_nodes));
-        self.account_nodes = Some(Unit { tick, value: account_nodes });
+        if let Some(nodes) = account_nodes {
+            self.grow(node_set_bytes(&nodes));
+            self.account_nodes = Some(Unit { tick, value: nodes });
+        }
         self.evict();
         self.publish();
     }

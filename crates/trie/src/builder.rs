@@ -75,7 +75,15 @@ impl TrieBuilder {
         self.last.is_none()
     }
 
-    /// The root and the branch nodes to store (all as writes).
+    /// Takes the branch nodes completed so far (all as writes): nodes whose subtrees lie wholly
+    /// before the last leaf added, which later leaves cannot change. A long build (a state
+    /// import) writes them as it goes instead of holding every node until [`finish`](Self::finish).
+    pub fn take_nodes(&mut self) -> NodeUpdates {
+        let done = self.builder.updated_branch_nodes.as_mut().map(std::mem::take);
+        done.into_iter().flatten().map(|(path, node)| (path, Some(node))).collect()
+    }
+
+    /// The root and the branch nodes not yet taken (all as writes).
     pub fn finish(mut self) -> (B256, NodeUpdates) {
         let root = self.builder.root();
         let (_, nodes) = self.builder.split();
@@ -86,7 +94,7 @@ impl TrieBuilder {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{MemoryState, rebuild_state_root};
+    use crate::{EMPTY_TRIE_ROOT, MemoryState, rebuild_state_root};
     use alloy_primitives::Address;
 
     #[test]
@@ -118,6 +126,31 @@ mod tests {
         let (root, nodes) = accounts.finish();
         assert_eq!(root, expected.root);
         assert_eq!(nodes, expected.updates.account_nodes);
+
+        // Taking the completed nodes as the leaves stream by gives each node once, final.
+        let mut accounts = TrieBuilder::new();
+        let mut taken = NodeUpdates::new();
+        for (i, (hashed, account)) in state.hashed_accounts().iter().enumerate() {
+            let root = expected.storage_roots.get(hashed).copied().unwrap_or(EMPTY_TRIE_ROOT);
+            accounts.add_account(*hashed, account, root).unwrap();
+            if i % 7 == 0 {
+                for (path, node) in accounts.take_nodes() {
+                    assert!(taken.insert(path, node).is_none(), "node {path:?} taken twice");
+                }
+            }
+        }
+        let taken_early = taken.len();
+        let (root, rest) = accounts.finish();
+        assert!(
+            taken_early > 0 && !rest.is_empty(),
+            "{taken_early} taken early, {} at the end",
+            rest.len()
+        );
+        for (path, node) in rest {
+            assert!(taken.insert(path, node).is_none(), "node {path:?} taken and finished");
+        }
+        assert_eq!(root, expected.root);
+        assert_eq!(taken, expected.updates.account_nodes);
         let mut out_of_order = TrieBuilder::new();
         out_of_order.add_slot(B256::with_last_byte(2), U256::from(1)).unwrap();
         assert!(out_of_order.add_slot(B256::with_last_byte(1), U256::from(1)).is_err());

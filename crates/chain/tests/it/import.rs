@@ -234,3 +234,37 @@ fn blocks_after_an_import_do_not_depend_on_what_the_cache_took_in() {
         assert!(store.verify(&mut |_| {}).unwrap().is_ok());
     }
 }
+
+#[test]
+fn a_block_after_an_import_rewrites_only_the_nodes_on_its_paths() {
+    let (_, model, codes) = random_state(7, 3000);
+    let block = import_block(&model);
+    // The whole state in the cache, none of it, and a prefix of it.
+    for cache_bytes in [512 << 20, 0, 40 << 10] {
+        let dir = tempfile::tempdir().unwrap();
+        let options = chainstore_engine::db::Options { cache_bytes, ..Default::default() };
+        let store = ChainStore::open(dir.path(), options).unwrap();
+        import_all(&store, &block, entries(&model, &codes), 1000);
+        let stored = dump(&store)["account_trie"].len();
+        let address = Address::from_word(keccak256(7u64.to_be_bytes()));
+        let change = AccountChange { balance: Some(U256::from(12345)), ..Default::default() };
+        let next = BlockCommit {
+            number: 1,
+            hash: B256::repeat_byte(1),
+            parent_hash: block.hash,
+            state: vec![(address, Some(change))],
+            ..Default::default()
+        };
+        store.commit_block(&next).unwrap();
+        // One account changed: the stored nodes on its path change (the root, then one per
+        // level; 3,000 accounts are at most four levels deep), and each records the node it
+        // replaced, which existed (a history value of one byte says "absent before").
+        let history = &dump(&store)["account_trie_history"];
+        assert!(
+            (1..=4).contains(&history.len()),
+            "cache {cache_bytes}: {} of {stored} account-trie nodes rewritten",
+            history.len()
+        );
+        assert!(history.iter().all(|(_, before)| before.len() > 1), "cache {cache_bytes}");
+    }
+}
