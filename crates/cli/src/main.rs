@@ -135,14 +135,46 @@ fn main() -> std::process::ExitCode {
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", render(&e));
             std::process::ExitCode::FAILURE
         }
     }
 }
 
+/// The error and its causes, `: `-separated, leaving out a cause whose text the message already
+/// holds: many library errors both print their source and return it from `source()` (`commit
+/// log: {0}` over a `#[from]`), and `{:#}` would print each of those twice.
+fn render(error: &anyhow::Error) -> String {
+    let mut message = String::new();
+    for cause in error.chain() {
+        let text = cause.to_string();
+        if message.contains(&text) {
+            continue;
+        }
+        if !message.is_empty() {
+            message.push_str(": ");
+        }
+        message.push_str(&text);
+    }
+    message
+}
+
 #[cfg(test)]
 mod tests {
+    #[derive(Debug, thiserror::Error)]
+    #[error("commit log: {0}")]
+    struct Wrapping(#[from] std::io::Error);
+
+    #[test]
+    fn an_error_prints_each_cause_once() {
+        let io = std::io::Error::other("disk on fire");
+        let e = anyhow::Error::from(Wrapping(io)).context("ingest failed");
+        assert_eq!(format!("{e:#}"), "ingest failed: commit log: disk on fire: disk on fire");
+        assert_eq!(super::render(&e), "ingest failed: commit log: disk on fire");
+        let plain = anyhow::anyhow!("inner").context("middle").context("outer");
+        assert_eq!(super::render(&plain), "outer: middle: inner");
+    }
+
     #[expect(unsafe_code, reason = "mi_option_get has no safe wrapper")]
     fn option(option: libmimalloc_sys::mi_option_t) -> std::ffi::c_long {
         // SAFETY: reads an integer option.
