@@ -137,7 +137,8 @@ pub fn run(
         // A store per size, its state imported in one pass (growing one store block by block
         // to 10M accounts took longer than the measurement).
         let capture = CaptureFs::default();
-        let store = open_store(&dir.join(format!("store-{accounts}")), &capture)?;
+        let store_dir = dir.join(format!("store-{accounts}"));
+        let store = open_store(&store_dir, &capture)?;
         let mut work = Workload::new(1);
         progress(&format!("commit-latency: importing a state of {accounts} accounts"));
         let load = work.grow_to(&store, &capture, accounts)?;
@@ -148,6 +149,8 @@ pub fn run(
         let samples = measure(&store, &capture, &mut work, &raw_redb, dir, config.blocks)?;
         results.push(samples.finish(accounts, &case, &mut rows));
         store.close()?;
+        drop(raw_redb);
+        crate::remove_measured(&store_dir)?;
     }
     measure_nomt(config, dir, &mut results, &mut rows, progress)?;
     let goals = goals(&results);

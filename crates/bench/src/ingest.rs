@@ -74,6 +74,7 @@ pub fn run(config: &IngestConfig, dir: &Path, progress: &mut dyn FnMut(&str)) ->
         side.measure(config, &dir.join("redb"), &case, &mut rows, progress, &|store, path| {
             Ok(Box::new(RawRedb::copy_of(store, path)?))
         })?;
+    crate::remove_measured(&dir.join("redb"))?;
     #[cfg(feature = "rocksdb")]
     {
         let side = Side {
@@ -82,6 +83,7 @@ pub fn run(config: &IngestConfig, dir: &Path, progress: &mut dyn FnMut(&str)) ->
             backend: BackendChoice::Rocksdb(Default::default()),
         };
         side.measure(config, &dir.join("rocksdb"), &case, &mut rows, progress, &raw_rocksdb_copy)?;
+        crate::remove_measured(&dir.join("rocksdb"))?;
     }
     let nomt = measure_nomt(config, &dir.join("nomt"), &case, &mut rows, progress)?;
     let updates = UPDATES_PER_BLOCK as f64;

@@ -6,7 +6,7 @@
 //! the ratios are what the goals are about.
 
 use std::io;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 pub mod commit_latency;
 pub mod history;
@@ -54,6 +54,13 @@ pub enum BenchError {
     /// A store returned wrong data (a bug in the store or in the benchmark).
     #[error("wrong result: {0}")]
     Check(String),
+}
+
+/// Removes a measured system's files, so that the disk holds one system's state at a time (at
+/// 10M accounts, chainstore with its baseline copy and NOMT's hash table together need more
+/// than 40 GB).
+pub(crate) fn remove_measured(dir: &Path) -> Result<(), BenchError> {
+    std::fs::remove_dir_all(dir).map_err(BenchError::io(dir))
 }
 
 impl BenchError {

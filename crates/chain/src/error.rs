@@ -71,8 +71,10 @@ pub enum ChainError {
     /// A metadata table name that cannot be used.
     #[error("invalid metadata table name {0:?}: use 1 to 64 characters of a-z, 0-9 and _")]
     BadMetadataName(String),
-    /// `genesis` on a store that already has blocks.
-    #[error("the store is not empty (its head is block {head}); genesis needs an empty store")]
+    /// `genesis`, a state import or a snapshot import on a store that already has blocks.
+    #[error(
+        "the store is not empty (its head is block {head}); genesis and imports need an empty store"
+    )]
     NotEmpty {
         /// The head's number.
         head: u64,
@@ -131,6 +133,22 @@ pub enum ChainError {
         table: &'static str,
         /// What is wrong, with the key.
         detail: String,
+    },
+    /// A snapshot file is malformed or damaged, or cannot be written where asked.
+    #[error("snapshot {}: {detail}", path.display())]
+    Snapshot {
+        /// The file.
+        path: std::path::PathBuf,
+        /// What is wrong, naming the chunk where one is at fault.
+        detail: String,
+    },
+    /// Reading or writing a snapshot file failed.
+    #[error("snapshot {}: {source}", path.display())]
+    SnapshotIo {
+        /// The file.
+        path: std::path::PathBuf,
+        /// The error.
+        source: std::io::Error,
     },
     /// The database failed.
     #[error(transparent)]

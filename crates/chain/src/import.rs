@@ -285,6 +285,7 @@ impl ChainStore {
         txn.put_as(&META, &HEAD_KEY.to_vec(), &block.number)?;
         if block.number > 0 {
             // Nothing before the imported block is here: its state is the oldest there is.
+            txn.put_as(&META, &FIRST_BLOCK_KEY.to_vec(), &block.number)?;
             txn.put_as(&META, &PRUNED_HISTORY_KEY.to_vec(), &block.number)?;
             for what in [Prunable::Receipts, Prunable::TxIndex] {
                 txn.put_as(&META, &what.marker().to_vec(), &(block.number - 1))?;
@@ -377,7 +378,7 @@ impl ChainStore {
     }
 
     /// Removes everything an import wrote (its root did not match).
-    fn remove_import(&self) -> Result<()> {
+    pub(crate) fn remove_import(&self) -> Result<()> {
         let tables = [
             HASHED_ACCOUNTS,
             HASHED_STORAGE,

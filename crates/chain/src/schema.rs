@@ -64,6 +64,8 @@ pub(crate) const STORAGE_TRIE_HISTORY: &str = "storage_trie_history";
 pub(crate) const BLOCKMETA_PREFIX: &str = "blockmeta_";
 
 pub(crate) const HEAD_KEY: &[u8] = b"head";
+/// The store's first block, when it is not block 0: a state import started the store there.
+pub(crate) const FIRST_BLOCK_KEY: &[u8] = b"first_block";
 pub(crate) const PRUNED_HISTORY_KEY: &[u8] = b"pruned_history";
 pub(crate) const PRUNED_RECEIPTS_KEY: &[u8] = b"pruned_receipts";
 pub(crate) const PRUNED_TX_INDEX_KEY: &[u8] = b"pruned_tx_index";

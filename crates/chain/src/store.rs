@@ -5,7 +5,7 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::Instant;
 
 use alloy_primitives::B256;
-use chainstore_engine::db::{Database, Options, WriteTxn};
+use chainstore_engine::db::{Database, Options, ReadTxn, WriteTxn};
 use chainstore_trie::{StateRootOutput, state_root};
 
 use crate::apply::{Applied, Head, apply_state, check_new, write_block, write_trie};
@@ -75,15 +75,7 @@ impl ChainStore {
 
     /// The head block's header, or `None` on an empty store.
     pub fn head(&self) -> Result<Option<Header>> {
-        let r = self.db.begin_read();
-        let Some(number) = r.get_as(&META, &HEAD_KEY.to_vec())? else { return Ok(None) };
-        match r.get_as(&HEADERS, &number)? {
-            Some(h) => Ok(Some(h)),
-            None => Err(ChainError::Corrupt {
-                table: "headers",
-                detail: format!("the head block {number} is missing"),
-            }),
-        }
+        head_in(&self.db.begin_read())
     }
 
     /// Validates and commits one block atomically and durably: the state diff, the new state
@@ -204,4 +196,16 @@ fn validate(block: &BlockCommit, head: Option<&Header>) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The head block as `r` sees it.
+pub(crate) fn head_in(r: &ReadTxn) -> Result<Option<Header>> {
+    let Some(number) = r.get_as(&META, &HEAD_KEY.to_vec())? else { return Ok(None) };
+    match r.get_as(&HEADERS, &number)? {
+        Some(h) => Ok(Some(h)),
+        None => Err(ChainError::Corrupt {
+            table: "headers",
+            detail: format!("the head block {number} is missing"),
+        }),
+    }
 }

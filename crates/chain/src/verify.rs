@@ -83,7 +83,8 @@ impl ChainStore {
         let head = r.get_as(&META, &HEAD_KEY.to_vec())?;
         report.head = head;
         let header_rows = read(&mut report, HEADERS.name())?;
-        let headers = check_headers(&mut report, header_rows, head);
+        let first = r.get_as(&META, &FIRST_BLOCK_KEY.to_vec())?.unwrap_or(0);
+        let headers = check_headers(&mut report, header_rows, first, head);
         progress("transactions and indexes");
         let blocks = BlockData::load(&r, &mut report, &headers, &mut read)?;
         let pruned_receipts = pruned_through(&r, Prunable::Receipts)?;
@@ -104,9 +105,11 @@ impl ChainStore {
     }
 }
 
+/// Checks that the headers are blocks `first..=head`, each the child of the one before.
 fn check_headers(
     report: &mut VerifyReport,
     rows: Rows,
+    first: u64,
     head: Option<u64>,
 ) -> BTreeMap<u64, Header> {
     let mut headers = BTreeMap::new();
@@ -124,8 +127,9 @@ fn check_headers(
         }
     }
     let expected_count = head.map_or(0, |h| h + 1);
-    for n in 0..expected_count {
-        match (headers.get(&n), n.checked_sub(1).and_then(|p| headers.get(&p))) {
+    for n in first..expected_count {
+        let parent = n.checked_sub(1).filter(|p| *p >= first).and_then(|p| headers.get(&p));
+        match (headers.get(&n), parent) {
             (None, _) => {
                 report.problem(HEADERS.name(), &n.to_be_bytes(), "block missing below the head")
             }
@@ -139,6 +143,9 @@ fn check_headers(
     }
     for n in headers.keys().filter(|&&n| n >= expected_count) {
         report.problem(HEADERS.name(), &n.to_be_bytes(), "block above the head");
+    }
+    for n in headers.keys().filter(|&&n| n < first) {
+        report.problem(HEADERS.name(), &n.to_be_bytes(), "block below the store's first block");
     }
     headers
 }

@@ -172,6 +172,10 @@ const DECIMAL_FIELDS: &[&str] = &[
     "logBytes",
     "memtableBytes",
     "backendBytes",
+    "chunks",
+    "accounts",
+    "slots",
+    "codes",
 ];
 
 /// The readable form of a document: aligned `key: value` lines, nested values indented,

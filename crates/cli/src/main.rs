@@ -20,6 +20,7 @@ mod logs;
 mod proof;
 mod prune;
 mod receipt;
+mod snapshot;
 mod stats;
 mod storage;
 mod torture;
@@ -95,6 +96,8 @@ enum Command {
     Prune(prune::Args),
     /// Full integrity check: recompute every root, check every index.
     Verify(verify::Args),
+    /// State snapshots: export the state as of a block, start a store from one, inspect one.
+    Snapshot(snapshot::Args),
     /// Per-table rows and bytes, log and memtable bytes, checkpoint, head.
     Stats(stats::Args),
     /// Index everything, then reclaim free space in the backend.
@@ -126,6 +129,7 @@ fn main() -> std::process::ExitCode {
         Command::Unwind(a) => unwind::run(&cli.global, a),
         Command::Prune(a) => prune::run(&cli.global, a),
         Command::Verify(a) => verify::run(&cli.global, a),
+        Command::Snapshot(a) => snapshot::run(&cli.global, a),
         Command::Stats(a) => stats::run(&cli.global, a),
         Command::Compact(a) => compact::run(&cli.global, a),
         Command::Wal(a) => wal::run(&cli.global, a),

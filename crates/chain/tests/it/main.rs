@@ -10,5 +10,6 @@ mod import;
 mod logs;
 mod power_loss;
 mod read_only;
+mod snapshot;
 mod unwind;
 mod verify;

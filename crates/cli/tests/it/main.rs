@@ -16,6 +16,7 @@ mod query_logs;
 mod query_records;
 mod query_state;
 mod read_only;
+mod snapshot;
 mod support;
 mod torture;
 
