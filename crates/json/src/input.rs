@@ -1,5 +1,6 @@
 //! Parsing JSON input (block commit lines, and the parts genesis files share with them) with
-//! errors that name the field, and the inverse, [`block_to_json`], which writes a block in exactly the line format `ingest` reads.
+//! errors that name the field, and the inverse, [`block_to_json`], which writes a block in
+//! exactly the line format `ingest` reads.
 //!
 //! Accepted spellings (DESIGN.md section 5): quantities as `0x` hex, decimal strings or JSON
 //! integers (exact up to 256 bits, see [`parse_json`]); addresses and hashes as hex with or
