@@ -1,8 +1,10 @@
 //! `chainstore account ADDR`: an account's nonce, balance, code hash and storage root.
 
+use chainstore_json::output::account_json;
+
 use crate::Global;
 use crate::args;
-use crate::json_out::{account_json, print};
+use crate::json_out::print;
 
 /// Options of `chainstore account`.
 #[derive(Debug, clap::Args)]

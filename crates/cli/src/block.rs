@@ -1,10 +1,11 @@
 //! `chainstore block N|HASH`: a block with its transactions.
 
 use anyhow::bail;
+use chainstore_json::output::block_json;
 
 use crate::Global;
 use crate::args::{self, BlockId};
-use crate::json_out::{block_json, print};
+use crate::json_out::print;
 
 /// Options of `chainstore block`.
 #[derive(Debug, clap::Args)]

@@ -9,11 +9,11 @@ use std::path::PathBuf;
 
 use anyhow::{Context as _, anyhow};
 use chainstore_chain::{BlockCommit, ChainError};
+use chainstore_json::output::head_json;
 
 use crate::Global;
 use crate::common::print_json;
 use crate::genesis_file::parse;
-use crate::json_out::head_json;
 
 /// Options of `chainstore genesis`.
 #[derive(Debug, clap::Args)]

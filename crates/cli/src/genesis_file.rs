@@ -5,19 +5,18 @@
 //! `blobGasUsed`, `excessBlobGas`, `parentBeaconBlockRoot`; Prague: `requestsHash`), following
 //! geth's defaults. A file without `config` gets a pre-London header.
 //!
-//! Self-contained but for its sibling module `json_in`, so that the tests and the `genesis` fuzz
+//! Self-contained but for `chainstore_json::input`, so that the tests and the `genesis` fuzz
 //! target compile it too (`#[path]`).
 
 use alloy_primitives::{Address, B256, Bytes, U256, b256, keccak256};
 use alloy_rlp::Encodable as _;
 use chainstore_chain::AccountChange;
-use chainstore_trie::EMPTY_TRIE_ROOT;
-use serde_json::{Map, Value};
-
-use super::json_in::{
+use chainstore_json::input::{
     InputError, address, address_key, any_object, data, entry, hash, member, object, optional,
     parse_json, storage, u64_field, u256,
 };
+use chainstore_trie::EMPTY_TRIE_ROOT;
+use serde_json::{Map, Value};
 
 /// A parsed genesis file.
 #[derive(Debug)]

@@ -1,8 +1,9 @@
 //! `chainstore head`: the head block's number, hash and state root.
 
+use chainstore_json::output::head_json;
+
 use crate::Global;
 use crate::common::print_json;
-use crate::json_out::head_json;
 
 /// Options of `chainstore head`.
 #[derive(Debug, clap::Args)]

@@ -1,5 +1,5 @@
 //! `chainstore ingest FILE|-`: commits blocks read as JSON lines (the format of DESIGN.md
-//! section 5, parsed by [`crate::json_in`]). After each block is durable it prints
+//! section 5, parsed by [`chainstore_json::input`]). After each block is durable it prints
 //! `{"number","hash","stateRoot"}` on one line and flushes stdout, so a reader may treat every
 //! printed line as an acknowledgement. The first bad line stops the run with an error naming the
 //! line and the field; that block changes nothing, earlier blocks stay committed.
@@ -10,11 +10,11 @@ use std::path::PathBuf;
 
 use anyhow::{Context as _, anyhow};
 use chainstore_chain::{ChainError, ChainStore};
+use chainstore_json::input::{commit_error_field, parse_block};
+use chainstore_json::output::head_json;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::Global;
-use crate::json_in::parse_block;
-use crate::json_out::head_json;
 
 /// Options of `chainstore ingest`.
 #[derive(Debug, clap::Args)]
@@ -97,16 +97,7 @@ fn ingest(
 
 /// A commit error, prefixed with the line and (where one field is at fault) the field.
 fn chain_error(line: u64, number: u64, e: ChainError) -> anyhow::Error {
-    let field = match &e {
-        ChainError::WrongNumber { .. } => Some("number"),
-        ChainError::WrongParent { .. } => Some("parentHash"),
-        ChainError::ReceiptMismatch { .. } => Some("receipts"),
-        ChainError::DuplicateTransaction { .. } => Some("transactions"),
-        ChainError::DuplicateBlock { .. } => Some("hash"),
-        ChainError::StateRootMismatch { .. } => Some("stateRoot"),
-        _ => None,
-    };
-    match field {
+    match commit_error_field(&e) {
         Some(field) => anyhow!("line {line}: field {field:?}: {e}"),
         None => {
             anyhow::Error::new(e).context(format!("line {line}: committing block {number} failed"))

@@ -3,11 +3,12 @@
 
 use anyhow::bail;
 use chainstore_chain::LogFilter;
+use chainstore_json::output::log_json;
 use serde_json::Value;
 
 use crate::Global;
 use crate::args;
-use crate::json_out::{log_json, print};
+use crate::json_out::print;
 
 /// Options of `chainstore logs`.
 #[derive(Debug, clap::Args)]

@@ -14,7 +14,6 @@ mod genesis;
 mod genesis_file;
 mod head;
 mod ingest;
-mod json_in;
 mod json_out;
 mod logs;
 mod proof;

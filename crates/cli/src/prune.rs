@@ -3,8 +3,8 @@
 
 use std::io::IsTerminal as _;
 
-use chainstore_chain::{PRUNE_BATCH_OPS, Prunable, Retention};
-use serde_json::json;
+use chainstore_chain::{PRUNE_BATCH_OPS, Retention};
+use chainstore_json::output::prune_json;
 
 use crate::Global;
 use crate::args;
@@ -55,21 +55,7 @@ pub(crate) fn run(global: &Global, args: Args) -> anyhow::Result<()> {
             eprintln!("prune: {} {}/{} blocks", p.what.name(), p.done, p.total);
         }
     })?;
-    let pruned: Vec<_> = report
-        .pruned
-        .iter()
-        .map(|(what, blocks, entries)| json!({ "what": what.name(), "blocks": blocks, "entries": entries }))
-        .collect();
-    let oldest = |what| store.oldest_available(what);
-    let out = json!({
-        "pruned": pruned,
-        "batches": report.batches,
-        "oldestAvailable": {
-            "stateHistory": oldest(Prunable::History)?,
-            "receipts": oldest(Prunable::Receipts)?,
-            "transactionIndex": oldest(Prunable::TxIndex)?,
-        },
-    });
+    let out = prune_json(&report, &store)?;
     store.close()?;
     print_json(&out)
 }

@@ -1,10 +1,11 @@
 //! `chainstore receipt HASH`: a transaction's receipt with its logs and location.
 
 use anyhow::bail;
+use chainstore_json::output::receipt_json;
 
 use crate::Global;
 use crate::args;
-use crate::json_out::{print, receipt_json};
+use crate::json_out::print;
 
 /// Options of `chainstore receipt`.
 #[derive(Debug, clap::Args)]

@@ -6,10 +6,11 @@ use std::io::{IsTerminal as _, Write as _};
 
 use chainstore_engine::backend::KeyRange;
 use chainstore_engine::db::ReadTxn;
+use chainstore_json::output::{quantity, stats_json};
 use serde_json::{Value, json};
 
 use crate::Global;
-use crate::json_out::{self, head_json, print, quantity};
+use crate::json_out::{self, print};
 
 /// Options of `chainstore stats`.
 #[derive(Debug, clap::Args)]
@@ -29,7 +30,7 @@ struct TableSize {
 pub(crate) fn run(global: &Global, args: Args) -> anyhow::Result<()> {
     let store = global.open_existing()?;
     let read = store.database().begin_read();
-    let head = store.head()?.map(|h| head_json(h.number, h.hash, h.state_root));
+    let head = store.head()?;
     let stats = store.database().stats();
     let progress = std::io::stderr().is_terminal();
     let names = read.tables()?;
@@ -51,16 +52,8 @@ pub(crate) fn run(global: &Global, args: Args) -> anyhow::Result<()> {
         eprint!("\r\x1b[K");
         let _ = std::io::stderr().flush();
     }
-    let doc = json!({
-        "backend": stats.backend,
-        "head": head.unwrap_or(Value::Null),
-        "checkpoint": quantity(stats.checkpoint),
-        "visibleSeq": quantity(stats.visible_seq),
-        "logBytes": quantity(stats.wal_bytes),
-        "memtableBytes": quantity(stats.memtable_bytes),
-        "backendBytes": quantity(stats.backend_bytes),
-        "tables": tables,
-    });
+    let mut doc = stats_json(head.as_ref(), &stats);
+    doc["tables"] = Value::Array(tables);
     if args.json {
         print(&doc, true)
     } else {

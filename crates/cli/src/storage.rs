@@ -1,8 +1,10 @@
 //! `chainstore storage ADDR SLOT`: a storage slot's value (zero if unset).
 
+use chainstore_json::output::storage_json;
+
 use crate::Global;
 use crate::args;
-use crate::json_out::{print, storage_json};
+use crate::json_out::print;
 
 /// Options of `chainstore storage`.
 #[derive(Debug, clap::Args)]

@@ -1,10 +1,11 @@
 //! `chainstore tx HASH`: a transaction with its block number, block hash and index.
 
 use anyhow::Context as _;
+use chainstore_json::output::located_transaction_json;
 
 use crate::Global;
 use crate::args;
-use crate::json_out::{located_transaction_json, print};
+use crate::json_out::print;
 
 /// Options of `chainstore tx`.
 #[derive(Debug, clap::Args)]

@@ -1,10 +1,11 @@
 //! `chainstore unwind N`: reverts every block above N, then prints the new head.
 
 use anyhow::Context as _;
+use chainstore_json::output::head_json;
 
 use crate::Global;
 use crate::args;
-use crate::json_out::{head_json, print};
+use crate::json_out::print;
 
 /// Options of `chainstore unwind`.
 #[derive(Debug, clap::Args)]

@@ -2,7 +2,7 @@
 
 use std::io::IsTerminal as _;
 
-use serde_json::json;
+use chainstore_json::output::verify_json;
 
 use crate::Global;
 use crate::common::print_json;
@@ -24,18 +24,7 @@ pub(crate) fn run(global: &Global, args: Args) -> anyhow::Result<()> {
         }
     })?;
     if args.json {
-        let problems: Vec<_> = report
-            .problems
-            .iter()
-            .map(|p| json!({ "table": p.table, "key": format!("0x{}", p.key), "detail": p.detail }))
-            .collect();
-        print_json(&json!({
-            "ok": report.is_ok(),
-            "head": report.head.map(crate::json_out::quantity),
-            "stateRoot": report.computed_state_root,
-            "rows": report.rows,
-            "problems": problems,
-        }))?;
+        print_json(&verify_json(&report))?;
     } else {
         let rows: u64 = report.rows.values().sum();
         for p in &report.problems {

@@ -1,6 +1,6 @@
-//! The block line parser of `chainstore ingest` (`json_in::parse_block`) on arbitrary bytes: the
-//! entry point of the `block_line` fuzz target (`fuzz/fuzz_targets/block_line.rs` includes this
-//! file and the binary's `json_in.rs`) and of the stable test `block_line_fuzz_corpus`.
+//! The block line parser of `chainstore ingest` (`chainstore_json::input::parse_block`) on arbitrary
+//! bytes: the entry point of the `block_line` fuzz target (`fuzz/fuzz_targets/block_line.rs`
+//! includes this file) and of the stable test `block_line_fuzz_corpus`.
 //!
 //! Errors are fine. A line that parses must give the same block once written back by
 //! `block_to_json` (the writer the tests and benchmarks use) and parsed again. A broken invariant

@@ -1,6 +1,6 @@
 //! The genesis file parser of `chainstore genesis` (`genesis_file::parse`) on arbitrary bytes: the
-//! entry point of the `genesis` fuzz target (`fuzz/fuzz_targets/genesis.rs` includes this file,
-//! `json_in.rs` and `genesis_file.rs`) and of the stable test `genesis_fuzz_corpus`.
+//! entry point of the `genesis` fuzz target (`fuzz/fuzz_targets/genesis.rs` includes this file
+//! and `genesis_file.rs`) and of the stable test `genesis_fuzz_corpus`.
 //!
 //! Errors are fine. A file that parses must give what the command commits as block 0: every
 //! address once, each with a balance and without zero slots; and its header must hash. A broken

@@ -27,7 +27,7 @@ mod stable;
 use std::process::Command;
 
 use serde_json::Value;
-// The binary's parsers, where the fuzz checks find them (`super::json_in`, as in the fuzz crate).
+// The parsers, where the fuzz checks find them (`super::json_in`, as in the fuzz crate).
 use support::{genesis_file, json_in};
 
 /// `bench wal --quick --json` prints one JSON object of the documented shape.

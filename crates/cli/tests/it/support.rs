@@ -11,10 +11,8 @@ use chainstore_chain::synth::{SynthChain, SynthConfig};
 use chainstore_chain::{BlockCommit, ChainStore, Header};
 use serde_json::Value;
 
-/// The parser and `block_to_json` of the binary, compiled into the tests.
-#[allow(dead_code, unreachable_pub, reason = "the tests use a part of the module")]
-#[path = "../../src/json_in.rs"]
-pub(crate) mod json_in;
+/// The block line parser and `block_to_json` the binary uses.
+pub(crate) use chainstore_json::input as json_in;
 
 /// The genesis file parser of the binary, compiled into the tests.
 #[allow(dead_code, unreachable_pub, reason = "the tests use a part of the module")]

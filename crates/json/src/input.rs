@@ -1,5 +1,6 @@
-//! Parsing JSON input (block commit lines, genesis files) with errors that name the field, and
-//! the inverse, [`block_to_json`], which writes a block in exactly the line format `ingest` reads.
+//! Parsing JSON input (block commit lines, and the parts genesis files share with them) with
+//! errors that name the field, and the inverse, [`block_to_json`], which writes a block in
+//! exactly the line format `ingest` reads.
 //!
 //! Accepted spellings (DESIGN.md section 5): quantities as `0x` hex, decimal strings or JSON
 //! integers (exact up to 256 bits, see [`parse_json`]); addresses and hashes as hex with or
@@ -10,20 +11,23 @@
 use std::fmt;
 
 use alloy_primitives::{Address, B256, Bytes, U256, hex};
-use chainstore_chain::{AccountChange, BlockCommit, Log, Receipt, Transaction};
+use chainstore_chain::{AccountChange, BlockCommit, ChainError, Log, Receipt, Transaction};
 use serde_json::{Map, Value, json};
+
+use crate::output::{big_quantity, quantity};
 
 /// What is wrong with an input, and where (a field path such as `transactions[1].hash`).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct InputError {
+pub struct InputError {
     /// The field at fault; `None` when the text is not JSON at all.
-    pub(crate) field: Option<String>,
+    pub field: Option<String>,
     /// What is wrong.
-    pub(crate) message: String,
+    pub message: String,
 }
 
 impl InputError {
-    pub(crate) fn field(field: &str, message: impl Into<String>) -> Self {
+    /// An error in `field`.
+    pub fn field(field: &str, message: impl Into<String>) -> Self {
         Self { field: Some(field.to_string()), message: message.into() }
     }
 
@@ -74,7 +78,7 @@ fn strip_0x(s: &str) -> Option<&str> {
 /// would read them as floats; a quantity may be a decimal string), and a key repeated byte for
 /// byte in one object is an error (serde_json would keep only its last value, dropping a `state`
 /// entry). Columns in errors after a quoted integer are off by two per such integer.
-pub(crate) fn parse_json(text: &str, multi_line: bool) -> Result<Value> {
+pub fn parse_json(text: &str, multi_line: bool) -> Result<Value> {
     let spans = scan(text).map_err(|(offset, message)| {
         let before = &text[..offset];
         let column = offset - before.rfind('\n').map_or(0, |n| n + 1) + 1;
@@ -182,7 +186,7 @@ fn scan(text: &str) -> Result<Vec<(usize, usize)>, (usize, String)> {
 }
 
 /// A quantity of at most 256 bits.
-pub(crate) fn u256(v: &Value, field: &str) -> Result<U256> {
+pub fn u256(v: &Value, field: &str) -> Result<U256> {
     let err = |m: String| InputError::field(field, m);
     match v {
         Value::Number(n) => {
@@ -228,7 +232,7 @@ fn parse_quantity_text(s: &str) -> Result<U256, String> {
 }
 
 /// A quantity of at most 64 bits (numbers, nonces, timestamps, gas, status).
-pub(crate) fn u64_field(v: &Value, field: &str) -> Result<u64> {
+pub fn u64_field(v: &Value, field: &str) -> Result<u64> {
     let q = u256(v, field)?;
     u64::try_from(q).map_err(|_| InputError::field(field, format!("quantity {q} is over 64 bits")))
 }
@@ -260,46 +264,42 @@ fn fixed<const N: usize>(v: &Value, field: &str) -> Result<[u8; N]> {
 }
 
 /// A 32-byte hash.
-pub(crate) fn hash(v: &Value, field: &str) -> Result<B256> {
+pub fn hash(v: &Value, field: &str) -> Result<B256> {
     fixed::<32>(v, field).map(B256::from)
 }
 
 /// A 20-byte address.
-pub(crate) fn address(v: &Value, field: &str) -> Result<Address> {
+pub fn address(v: &Value, field: &str) -> Result<Address> {
     fixed::<20>(v, field).map(Address::from)
 }
 
 /// An address written as an object key.
-pub(crate) fn address_key(key: &str, field: &str) -> Result<Address> {
+pub fn address_key(key: &str, field: &str) -> Result<Address> {
     address(&Value::String(key.to_string()), field)
 }
 
 /// Data of any length.
-pub(crate) fn data(v: &Value, field: &str) -> Result<Bytes> {
+pub fn data(v: &Value, field: &str) -> Result<Bytes> {
     hex_bytes(v, field).map(Bytes::from)
 }
 
 /// A storage slot key or value: a quantity of up to 32 bytes, left-padded.
-pub(crate) fn word(v: &Value, field: &str) -> Result<B256> {
+pub fn word(v: &Value, field: &str) -> Result<B256> {
     u256(v, field).map(B256::from)
 }
 
 /// The path of member `key` of the object at `parent`.
-pub(crate) fn member(parent: &str, key: &str) -> String {
+pub fn member(parent: &str, key: &str) -> String {
     if parent.is_empty() { key.to_string() } else { format!("{parent}.{key}") }
 }
 
 /// The path of an object entry whose key is data (an address, a slot).
-pub(crate) fn entry(parent: &str, key: &str) -> String {
+pub fn entry(parent: &str, key: &str) -> String {
     format!("{parent}[{key}]")
 }
 
 /// An object whose keys are all in `known`.
-pub(crate) fn object<'a>(
-    v: &'a Value,
-    field: &str,
-    known: &[&str],
-) -> Result<&'a Map<String, Value>> {
+pub fn object<'a>(v: &'a Value, field: &str, known: &[&str]) -> Result<&'a Map<String, Value>> {
     let map = any_object(v, field)?;
     if let Some(key) = map.keys().find(|k| !known.contains(&k.as_str())) {
         return Err(InputError::field(
@@ -311,7 +311,7 @@ pub(crate) fn object<'a>(
 }
 
 /// An object with any keys (a map).
-pub(crate) fn any_object<'a>(v: &'a Value, field: &str) -> Result<&'a Map<String, Value>> {
+pub fn any_object<'a>(v: &'a Value, field: &str) -> Result<&'a Map<String, Value>> {
     v.as_object().ok_or_else(|| {
         InputError::field(
             if field.is_empty() { "(top level)" } else { field },
@@ -329,7 +329,7 @@ fn required<'a>(map: &'a Map<String, Value>, parent: &str, key: &str) -> Result<
 }
 
 /// An optional member (`null` counts as absent).
-pub(crate) fn optional<'a>(map: &'a Map<String, Value>, key: &str) -> Option<&'a Value> {
+pub fn optional<'a>(map: &'a Map<String, Value>, key: &str) -> Option<&'a Value> {
     map.get(key).filter(|v| !v.is_null())
 }
 
@@ -356,13 +356,13 @@ const BLOCK_FIELDS: &[&str] = &[
 ];
 
 /// Parses one block commit line.
-pub(crate) fn parse_block(line: &str) -> Result<BlockCommit> {
+pub fn parse_block(line: &str) -> Result<BlockCommit> {
     let v = parse_json(line, false)?;
     block_from_value(&v)
 }
 
 /// A block commit from its JSON object.
-pub(crate) fn block_from_value(v: &Value) -> Result<BlockCommit> {
+pub fn block_from_value(v: &Value) -> Result<BlockCommit> {
     let m = object(v, "", BLOCK_FIELDS)?;
     let number = u64_field(required(m, "", "number")?, "number")?;
     let hash = hash(required(m, "", "hash")?, "hash")?;
@@ -465,7 +465,7 @@ fn state(v: &Value, field: &str) -> Result<Vec<(Address, Option<AccountChange>)>
 }
 
 /// One account's new values; missing fields are unchanged.
-pub(crate) fn account_change(v: &Value, field: &str) -> Result<AccountChange> {
+pub fn account_change(v: &Value, field: &str) -> Result<AccountChange> {
     let m = object(v, field, &["nonce", "balance", "code", "storage"])?;
     let f = |k: &str| member(field, k);
     Ok(AccountChange {
@@ -480,7 +480,7 @@ pub(crate) fn account_change(v: &Value, field: &str) -> Result<AccountChange> {
 }
 
 /// A storage object: slot → value, both words of up to 32 bytes.
-pub(crate) fn storage(v: &Value, field: &str) -> Result<Vec<(B256, U256)>> {
+pub fn storage(v: &Value, field: &str) -> Result<Vec<(B256, U256)>> {
     any_object(v, field)?
         .iter()
         .map(|(slot, value)| {
@@ -490,12 +490,25 @@ pub(crate) fn storage(v: &Value, field: &str) -> Result<Vec<(B256, U256)>> {
         .collect()
 }
 
+/// The field of a block line at fault when committing the block failed with `e`, if one is:
+/// `number`, `parentHash`, `receipts`, `transactions`, `hash` or `stateRoot`.
+pub fn commit_error_field(e: &ChainError) -> Option<&'static str> {
+    match e {
+        ChainError::WrongNumber { .. } => Some("number"),
+        ChainError::WrongParent { .. } => Some("parentHash"),
+        ChainError::ReceiptMismatch { .. } => Some("receipts"),
+        ChainError::DuplicateTransaction { .. } => Some("transactions"),
+        ChainError::DuplicateBlock { .. } => Some("hash"),
+        ChainError::StateRootMismatch { .. } => Some("stateRoot"),
+        _ => None,
+    }
+}
+
 /// Writes `block` as one commit line of the `ingest` format (its metadata is not part of the
 /// format and is left out). Repeated addresses in `state` and repeated slots in `storage` get
 /// distinct spellings of the same key, so the JSON object keeps every entry in order (limit: an
 /// address whose hex has no letter has three spellings, so at most three entries in one block).
-#[allow(dead_code, reason = "for the demo and benchmarks; the tests use it")]
-pub(crate) fn block_to_json(block: &BlockCommit) -> Value {
+pub fn block_to_json(block: &BlockCommit) -> Value {
     let mut v = json!({
         "number": quantity(block.number),
         "hash": block.hash,
@@ -518,14 +531,6 @@ pub(crate) fn block_to_json(block: &BlockCommit) -> Value {
     }
     v["state"] = Value::Object(state);
     v
-}
-
-fn quantity(n: u64) -> Value {
-    Value::String(format!("{n:#x}"))
-}
-
-fn u256_quantity(n: U256) -> Value {
-    Value::String(format!("{n:#x}"))
 }
 
 fn address_hex(a: Address) -> String {
@@ -580,7 +585,7 @@ fn change_json(c: &AccountChange) -> Value {
         m.insert("nonce".into(), quantity(n));
     }
     if let Some(b) = c.balance {
-        m.insert("balance".into(), u256_quantity(b));
+        m.insert("balance".into(), big_quantity(b));
     }
     if let Some(code) = &c.code {
         m.insert("code".into(), Value::String(format!("0x{}", hex::encode(code))));
@@ -594,7 +599,7 @@ fn change_json(c: &AccountChange) -> Value {
                 .map(|k| format!("0x{}{digits}", "0".repeat(k)))
                 .find(|k| !storage.contains_key(k))
                 .unwrap_or_default();
-            storage.insert(key, u256_quantity(*value));
+            storage.insert(key, big_quantity(*value));
         }
         m.insert("storage".into(), Value::Object(storage));
     }

@@ -1,0 +1,50 @@
+//! Open options shared by `ChainStore` and `Database`: backend, durability, quota.
+
+use chainstore_engine::db::{BackendChoice, Options};
+use chainstore_engine::wal::Durability;
+use pyo3::prelude::*;
+
+use crate::errors::invalid;
+
+/// The engine's options for `backend`, `durability` and `max_bytes`.
+pub(crate) fn engine_options(
+    backend: &str,
+    durability: &str,
+    max_bytes: Option<u64>,
+) -> PyResult<Options> {
+    Ok(Options {
+        backend: backend_choice(backend)?,
+        durability: durability_choice(durability)?,
+        max_bytes,
+        ..Options::default()
+    })
+}
+
+/// `"redb"` (the default) or `"rocksdb"` (builds with the `rocksdb` feature).
+fn backend_choice(name: &str) -> PyResult<BackendChoice> {
+    match name {
+        "redb" => Ok(BackendChoice::Redb(Default::default())),
+        #[cfg(feature = "rocksdb")]
+        "rocksdb" => Ok(BackendChoice::Rocksdb(Default::default())),
+        #[cfg(not(feature = "rocksdb"))]
+        "rocksdb" => Err(invalid(
+            Some("backend"),
+            "this chainstore package was built without the rocksdb backend (cargo feature `rocksdb`)",
+        )),
+        other => {
+            Err(invalid(Some("backend"), format!("unknown backend {other:?}: use redb or rocksdb")))
+        }
+    }
+}
+
+/// `"immediate"` (fsync before a commit returns; the default) or `"buffered"`.
+pub(crate) fn durability_choice(name: &str) -> PyResult<Durability> {
+    match name {
+        "immediate" => Ok(Durability::Immediate),
+        "buffered" => Ok(Durability::Buffered),
+        other => Err(invalid(
+            Some("durability"),
+            format!("unknown durability {other:?}: use immediate or buffered"),
+        )),
+    }
+}
