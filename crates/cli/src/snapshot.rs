@@ -11,7 +11,9 @@ use chainstore_chain::{SnapshotSummary, inspect_snapshot};
 use serde_json::json;
 
 use crate::Global;
-use crate::json_out::{head_json, print, quantity};
+use chainstore_json::output::{head_json, quantity};
+
+use crate::json_out::print;
 
 /// Options of `chainstore snapshot`.
 #[derive(Debug, clap::Args)]
