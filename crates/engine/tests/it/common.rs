@@ -29,6 +29,19 @@ pub(crate) fn payload(i: u64, max_len: usize) -> Vec<u8> {
 }
 
 /// Small segments so tests cross segment boundaries often.
+/// `len` pseudo-random bytes from `seed` (xorshift64): incompressible, reproducible.
+pub(crate) fn noise(seed: u64, len: usize) -> Vec<u8> {
+    let mut x = seed | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
 pub(crate) fn small_opts(segment_size: u64) -> WalOptions {
     WalOptions { segment_size, ..WalOptions::default() }
 }

@@ -14,19 +14,11 @@ use chainstore_engine::backend::BackendError;
 use chainstore_engine::db::{BackendChoice, Database, Error, Options};
 use chainstore_engine::wal::WalOptions;
 
-use crate::common::Tmpfs;
+use crate::common::{Tmpfs, noise};
 
 /// A value that does not compress (RocksDB compresses its blocks).
 fn value(n: u64) -> Vec<u8> {
-    let mut x = n.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
-    (0..16 << 10)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
+    noise(n.wrapping_mul(0x9e37_79b9_7f4a_7c15), 16 << 10)
 }
 
 fn options(backend: &BackendChoice, segment_size: u64) -> Options {

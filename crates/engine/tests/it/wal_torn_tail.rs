@@ -23,7 +23,7 @@ use chainstore_engine::wal::format::{
 use chainstore_engine::wal::{Durability, RecoveryMode, WalError, WalOptions};
 use proptest::prelude::*;
 
-use crate::common::{Rec, open_collect};
+use crate::common::{Rec, noise, open_collect};
 
 const SEGMENT_SIZE: u64 = 24 << 10;
 /// The last record's payload is cut to this, so it fits a segment and the cuts stay few enough.
@@ -215,19 +215,6 @@ fn check_tear(w: &Written, torn: &[u8], whole: bool, what: &str) {
     assert_eq!(again.len(), kept + 1, "{what}: after reopening");
 }
 
-/// Deterministic garbage for lost sectors.
-fn garbage(seed: u64, len: usize) -> Vec<u8> {
-    let mut x = seed | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
-}
-
 /// The sector tears of the last record: for each subset of its `sector`-byte sectors (every
 /// subset up to 8 sectors, else `samples` random ones), the record's bytes in kept sectors and
 /// zeros (or garbage) in the others.
@@ -246,7 +233,7 @@ fn sector_tears(
         (0..(1u64 << count) - 1).collect()
     } else {
         (0..samples)
-            .map(|i| garbage(seed ^ i, 8).iter().fold(0u64, |a, &b| a << 8 | u64::from(b)))
+            .map(|i| noise(seed ^ i, 8).iter().fold(0u64, |a, &b| a << 8 | u64::from(b)))
             .collect()
     };
     let mut tears = Vec::new();
@@ -262,7 +249,7 @@ fn sector_tears(
                 let hi = ((first + s + 1) * sector).min(end) - start;
                 let range = lo as usize..hi as usize;
                 let fill = if lost_as_garbage {
-                    garbage(seed ^ mask ^ s, range.len())
+                    noise(seed ^ mask ^ s, range.len())
                 } else {
                     vec![0; range.len()]
                 };
