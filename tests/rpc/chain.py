@@ -18,7 +18,6 @@ from eth_account import Account
 from eth_utils import keccak, to_checksum_address
 from trie import HexaryTrie
 
-EMPTY_CODE_HASH = keccak(b"")
 TOPICS = [keccak(text=f"Event{i}(address,uint256)") for i in range(3)]
 CHAIN_ID = 1337
 

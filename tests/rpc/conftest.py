@@ -3,6 +3,7 @@
 The binary is $CHAINSTORE_BIN (default: target/debug/chainstore under $CARGO_TARGET_DIR or
 ./target)."""
 
+import json
 import os
 import queue
 import subprocess
@@ -68,7 +69,7 @@ class Node:
         self.proc.stdin.write(Chain.line(block))
         self.proc.stdin.flush()
         try:
-            return __import__("json").loads(self.acks.get(timeout=30))
+            return json.loads(self.acks.get(timeout=30))
         except queue.Empty:
             raise RuntimeError("no acknowledgement: " + "".join(self.stderr)) from None
 

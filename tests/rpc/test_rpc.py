@@ -2,6 +2,7 @@
 and, for proofs, against py-trie's independent Merkle Patricia Trie."""
 
 import json
+import subprocess
 import threading
 
 import pytest
@@ -344,7 +345,8 @@ def test_limits_answer_with_errors(node):
     assert too_many["error"]["code"] == -32010
     big = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": ["x" * 70000]})
     response = node.post(big)
-    assert response.status_code == 413 or response.json()["error"]["code"] == -32007
+    assert response.status_code == 413
+    assert response.json()["error"]["code"] == -32007
 
 
 # ---- a node in one process: reads while blocks are ingested ---------------------------------
@@ -411,8 +413,6 @@ def test_a_bad_line_stops_ingest_but_not_serving(tmp_path):
 
 
 def test_pruned_heights_name_the_oldest_available_block(tmp_path):
-    import subprocess
-
     chain = Chain(seed=4).build(8)
     data = tmp_path / "data"
     lines = "".join(Chain.line(b) for b in chain.blocks)

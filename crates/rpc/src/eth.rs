@@ -31,7 +31,7 @@ impl Node {
         Ok(self.store.head()?.ok_or(chainstore_chain::ChainError::Empty)?.number)
     }
 
-    /// The number a block tag names; `None` for a number above the head.
+    /// The number a block tag names (a number may be above the head).
     fn number(&self, tag: BlockNumberOrTag) -> Result<u64> {
         match tag {
             BlockNumberOrTag::Latest | BlockNumberOrTag::Pending => self.head_number(),
@@ -209,11 +209,7 @@ pub(crate) fn receipt_of(node: &Node, hash: B256) -> Result<Option<RpcReceipt>> 
 pub(crate) fn block_receipts(node: &Node, args: &Args) -> Result<Option<Vec<RpcReceipt>>> {
     args.at_most(1)?;
     let id: BlockId = args.required(0, "block")?;
-    let block = match id {
-        BlockId::Hash(h) => node.store.block_by_hash(h.block_hash)?,
-        id => node.block(id)?,
-    };
-    match block {
+    match node.block(id)? {
         Some(block) => node.receipts_of(&block),
         None => Ok(None),
     }
