@@ -42,6 +42,32 @@ def transactions_root(raws):
     return t.root_hash
 
 
+def bloom(logs):
+    """The 2048-bit logs bloom (yellow paper 4.3.1) of the input's logs."""
+    bits = 0
+    for log in logs:
+        for item in [log["address"]] + log["topics"]:
+            h = keccak(bytes(hb(item)))
+            for i in (0, 2, 4):
+                bits |= 1 << ((h[i] << 8 | h[i + 1]) & 2047)
+    return bits.to_bytes(256, "big")
+
+
+def receipts_root(chain, block):
+    """The receipts trie of the input's receipts: typed envelopes of [status, cumulative gas,
+    bloom, logs], keyed by RLP(index)."""
+    types = {t["hash"]: t["type"] for t in chain.txs}
+    t, cumulative = HexaryTrie({}), 0
+    for i, r in enumerate(block["receipts"]):
+        cumulative += int(r["gasUsed"], 16)
+        logs = [[bytes(hb(l["address"])), [bytes(hb(x)) for x in l["topics"]], bytes(hb(l["data"]))]
+                for l in r["logs"]]
+        encoded = rlp.encode([int(r["status"], 16), cumulative, bloom(r["logs"]), logs])
+        kind = types[r["transactionHash"]]
+        t[rlp.encode(i)] = (bytes([kind]) + encoded) if kind else encoded
+    return t.root_hash
+
+
 @pytest.mark.parametrize("number", [0, 2, 3, 12])
 def test_blocks_by_number_and_hash(node, chain, number):
     block = chain.blocks[number]
@@ -55,6 +81,8 @@ def test_blocks_by_number_and_hash(node, chain, number):
     raws = [bytes(hb(t["raw"])) for t in block["transactions"]]
     assert got["transactionsRoot"] == transactions_root(raws)
     assert got["gasUsed"] == sum(int(r["gasUsed"], 16) for r in block["receipts"])
+    assert got["receiptsRoot"] == receipts_root(chain, block)
+    assert got["logsBloom"] == bloom([l for r in block["receipts"] for l in r["logs"]])
     by_hash = node.w3.eth.get_block(hb(block["hash"]), full_transactions=True)
     assert by_hash["hash"] == got["hash"]
     for i, tx in enumerate(by_hash["transactions"]):
@@ -108,6 +136,8 @@ def test_receipts_match_the_input(node, chain):
             assert got["status"] == int(r["status"], 16)
             assert got["gasUsed"] == int(r["gasUsed"], 16)
             assert got["cumulativeGasUsed"] == cumulative
+            assert got["logsBloom"] == bloom(r["logs"])
+            assert got["type"] == next(t["type"] for t in chain.txs if t["hash"] == tx["hash"])
             assert got["from"] == cs(hb(tx["from"]))
             assert got["blockNumber"] == number and got["transactionIndex"] == i
             if tx["to"] is None:
