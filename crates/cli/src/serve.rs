@@ -52,7 +52,7 @@ pub(crate) struct Args {
     #[arg(long, value_name = "BYTES", value_parser = clap::value_parser!(u32).range(1..))]
     #[arg(default_value_t = Limits::default().max_body_bytes)]
     rpc_max_body_bytes: u32,
-    /// Most open connections.
+    /// Most HTTP requests in progress at once (a batch is one); one more is answered HTTP 429.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     #[arg(default_value_t = Limits::default().max_connections)]
     rpc_max_connections: u32,

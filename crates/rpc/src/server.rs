@@ -30,7 +30,8 @@ pub struct Limits {
     pub max_batch: u32,
     /// Largest request body, in bytes.
     pub max_body_bytes: u32,
-    /// Most open connections.
+    /// Most HTTP requests in progress at once (jsonrpsee holds a connection slot while a request
+    /// is in progress; a batch is one request); one more is answered HTTP 429.
     pub max_connections: u32,
     /// Most calls running at once (the others wait, within their timeout).
     pub max_concurrent: usize,
