@@ -17,6 +17,7 @@ mod nomt_peer;
 mod raw_rocksdb;
 pub mod reads;
 pub mod report;
+pub mod rpc;
 pub mod state_root;
 mod system;
 pub mod wal;

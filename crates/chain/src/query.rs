@@ -73,6 +73,11 @@ impl ChainStore {
         }
     }
 
+    /// The number of the block with hash `hash`.
+    pub fn block_number(&self, hash: B256) -> Result<Option<u64>> {
+        Ok(self.db.begin_read().get_as(&BLOCK_NUMBERS, &hash.0)?)
+    }
+
     /// A transaction and where it is.
     pub fn transaction(&self, hash: B256) -> Result<Option<TxLocation>> {
         let r = self.db.begin_read();

@@ -34,6 +34,9 @@ enum Scenario {
     Ingest(ChainArgs),
     /// Account and storage point reads (hot and cold) vs raw redb gets; proofs/s.
     Reads(ChainArgs),
+    /// eth_getBalance, eth_getProof, eth_getLogs and eth_getBlockByNumber over HTTP with
+    /// concurrent clients, idle and while ingesting, vs the same queries through the library.
+    Rpc(ChainArgs),
     /// account_at and proof_at 1, 1K and 100K blocks back vs reverting changesets; history
     /// bytes per block vs the raw changesets.
     History(ChainArgs),
@@ -182,6 +185,17 @@ pub(crate) fn run(args: BenchArgs) -> anyhow::Result<()> {
             let work = work_dir(a.dir.clone(), "reads")?;
             let report = run(&config, work.path(), &mut |m| eprintln!("{m}"))
                 .context("reads benchmark failed")?;
+            print(&report, a.json)
+        }
+        Scenario::Rpc(a) => {
+            use chainstore_bench::rpc::{RpcBenchConfig, run};
+            let mut config =
+                if a.quick { RpcBenchConfig::quick() } else { RpcBenchConfig::standard() };
+            config.accounts = a.accounts.unwrap_or(config.accounts);
+            config.blocks = a.blocks.map_or(config.blocks, |b| b as u64);
+            let work = work_dir(a.dir.clone(), "rpc")?;
+            let report = run(&config, work.path(), &mut |m| eprintln!("{m}"))
+                .context("rpc benchmark failed")?;
             print(&report, a.json)
         }
         Scenario::History(a) => {

@@ -58,7 +58,7 @@ fn progress_bar(size: Option<u64>) -> ProgressBar {
 }
 
 /// Commits every line of `input`, printing one acknowledgement per durable block.
-fn ingest(
+pub(crate) fn ingest(
     store: &ChainStore,
     mut input: impl BufRead,
     progress: &ProgressBar,

@@ -19,11 +19,13 @@ mod logs;
 mod proof;
 mod prune;
 mod receipt;
+mod serve;
 mod snapshot;
 mod stats;
 mod storage;
 mod torture;
 mod tx;
+mod txs;
 mod unwind;
 mod verify;
 mod wal;
@@ -83,6 +85,8 @@ enum Command {
     Receipt(receipt::Args),
     /// Logs by block range, addresses and topics (the eth_getLogs rules).
     Logs(logs::Args),
+    /// Transactions sent or received by an address, in chain order.
+    Txs(txs::Args),
     /// An account's nonce, balance, code hash and storage root.
     Account(account::Args),
     /// A storage slot's value.
@@ -103,6 +107,8 @@ enum Command {
     Compact(compact::Args),
     /// Commit-log diagnostics (`inspect`) and explicit repair (`repair`).
     Wal(wal::Args),
+    /// Ethereum JSON-RPC reads over HTTP, optionally committing blocks while serving.
+    Serve(serve::Args),
     /// Crash soak: SIGKILL a child doing ingest, unwind, prune and compact; check that nothing
     /// acknowledged is lost.
     Torture(torture::Args),
@@ -122,6 +128,7 @@ fn main() -> std::process::ExitCode {
         Command::Tx(a) => tx::run(&cli.global, a),
         Command::Receipt(a) => receipt::run(&cli.global, a),
         Command::Logs(a) => logs::run(&cli.global, a),
+        Command::Txs(a) => txs::run(&cli.global, a),
         Command::Account(a) => account::run(&cli.global, a),
         Command::Storage(a) => storage::run(&cli.global, a),
         Command::Proof(a) => proof::run(&cli.global, a),
@@ -132,6 +139,7 @@ fn main() -> std::process::ExitCode {
         Command::Stats(a) => stats::run(&cli.global, a),
         Command::Compact(a) => compact::run(&cli.global, a),
         Command::Wal(a) => wal::run(&cli.global, a),
+        Command::Serve(a) => serve::run(&cli.global, a),
         Command::Torture(a) => torture::run(&cli.global, a),
         Command::Bench(a) => bench::run(a),
     };
@@ -147,7 +155,7 @@ fn main() -> std::process::ExitCode {
 /// The error and its causes, `: `-separated, leaving out a cause whose text the message already
 /// holds: many library errors both print their source and return it from `source()` (`commit
 /// log: {0}` over a `#[from]`), and `{:#}` would print each of those twice.
-fn render(error: &anyhow::Error) -> String {
+pub(crate) fn render(error: &anyhow::Error) -> String {
     let mut message = String::new();
     for cause in error.chain() {
         let text = cause.to_string();

@@ -160,3 +160,21 @@ fn bench_history_quick_json() {
     // Flatness (account, proof), 10 x at 1K (account, proof), space (state, all).
     assert_eq!(v["goals"].as_array().unwrap().len(), 6);
 }
+
+#[test]
+fn bench_rpc_quick_json() {
+    let v = run_quick("rpc");
+    assert_eq!(systems(&v), ["chainstore rpc", "ingest thread", "library"]);
+    for method in ["eth_getBalance", "eth_getProof", "eth_getLogs", "eth_getBlockByNumber"] {
+        for phase in ["idle", "while ingesting"] {
+            let case = format!("{method} {phase}");
+            for system in ["chainstore rpc", "library"] {
+                assert!(metric(&v, system, &case, "requests/s") > 0.0);
+                assert!(metric(&v, system, &case, "p50") <= metric(&v, system, &case, "p99"));
+            }
+        }
+    }
+    assert!(metric(&v, "ingest thread", "while ingesting", "blocks/s") > 0.0);
+    // eth_getBalance rate and p99 while ingesting; eth_getProof rate and overhead.
+    assert_eq!(v["goals"].as_array().unwrap().len(), 4);
+}

@@ -105,3 +105,20 @@ fn an_empty_store_answers_without_a_head() {
     assert!(f.json(&["stats"])["head"].is_null());
     assert_eq!(f.json(&["account", &h(SynthChain::account(0))])["nonce"], "0x0");
 }
+
+/// `serve` refuses a non-loopback address unless asked to serve remotely, and a directory
+/// without a store when it is not ingesting, before it listens.
+#[test]
+fn serve_refuses_a_remote_address_and_a_missing_store() {
+    let f = Fixture::new();
+    let e = f.fail(&["serve", "--rpc", "0.0.0.0:0"]);
+    assert!(e.contains("0.0.0.0:0 is not a loopback address"), "{e}");
+    assert!(e.contains("--rpc-allow-remote"), "{e}");
+    let e = f.fail(&["serve", "--rpc", "127.0.0.1:0", "--rpc-max-batch", "0"]);
+    assert!(e.contains("invalid value '0' for '--rpc-max-batch <N>'"), "{e}");
+    let dir = tempfile::tempdir().unwrap();
+    let args = ["serve", "--rpc", "127.0.0.1:0"];
+    let e = expect_failure(&run_in(&dir.path().join("none"), &args), &args);
+    assert!(e.contains("no chainstore data"), "{e}");
+    assert!(!dir.path().join("none").exists());
+}

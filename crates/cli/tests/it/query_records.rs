@@ -195,3 +195,51 @@ fn without_json_the_output_is_readable_lines() {
     let columns: Vec<&str> = headers.split_whitespace().collect();
     assert_eq!(columns[..2], ["headers", "12"], "{text}");
 }
+
+/// `txs ADDR` lists, in chain order, every committed transaction the address sent or received
+/// (a scan of the input), each with its location; `--from`/`--to` cut the range.
+#[test]
+fn txs_of_an_address_are_the_committed_ones_in_chain_order() {
+    let f = Fixture::new();
+    // The busiest sender.
+    let mut counts = std::collections::BTreeMap::new();
+    for tx in f.blocks.iter().flat_map(|b| &b.transactions) {
+        *counts.entry(tx.from).or_insert(0) += 1;
+    }
+    let address = *counts.iter().max_by_key(|(_, n)| **n).unwrap().0;
+    let mine = |from: u64, to: u64| -> Vec<(String, u64, usize)> {
+        let mut out = Vec::new();
+        for b in &f.blocks[from as usize..=to as usize] {
+            for (i, tx) in b.transactions.iter().enumerate() {
+                if tx.from == address || tx.to == Some(address) {
+                    out.push((h(tx.hash), b.number, i));
+                }
+            }
+        }
+        out
+    };
+    let listed = |v: Value| -> Vec<(String, u64, usize)> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|t| {
+                let block = &f.blocks
+                    [usize::from_str_radix(&t["blockNumber"].as_str().unwrap()[2..], 16).unwrap()];
+                let index =
+                    usize::from_str_radix(&t["transactionIndex"].as_str().unwrap()[2..], 16)
+                        .unwrap();
+                check_tx(t, &block.transactions[index], block, index);
+                (t["hash"].as_str().unwrap().to_string(), block.number, index)
+            })
+            .collect()
+    };
+    let head = f.head().number;
+    let all = mine(0, head);
+    assert!(all.len() >= 2, "{all:?}");
+    assert_eq!(listed(f.json(&["txs", &h(address)])), all);
+    assert_eq!(listed(f.json(&["txs", &h(address), "--from", "3", "--to", "0x6"])), mine(3, 6));
+    let e = f.fail(&["txs", &h(address), "--from", "5", "--to", "4"]);
+    assert!(e.contains("--from 5 is above --to 4"), "{e}");
+    let e = f.fail(&["txs", "0x1234"]);
+    assert!(e.contains("invalid address \"0x1234\""), "{e}");
+}
