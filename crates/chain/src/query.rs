@@ -1,7 +1,9 @@
 //! Reading the chain: blocks, transactions, receipts, logs, state and proofs. Every query reads
 //! one consistent snapshot.
 
+use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap};
+use std::ops::ControlFlow;
 
 use alloy_primitives::{Address, B256, Bytes, U256, keccak256};
 use chainstore_engine::backend::KeyRange;
@@ -99,40 +101,78 @@ impl ChainStore {
         Ok(Some((receipt, location)))
     }
 
-    /// Transactions sent or received by `address` in blocks `from..=to`, in chain order;
-    /// [`ChainError::Pruned`] if the index of block `from` was pruned.
+    /// The transactions `address` sent or received in blocks `from..=to`, in chain order;
+    /// [`ChainError::Pruned`] if the index no longer reaches back to `from`.
     pub fn transactions_by_address(
         &self,
         address: Address,
         from: u64,
         to: u64,
     ) -> Result<Vec<TxLocation>> {
+        let mut found = Vec::new();
+        self.for_each_transaction_by_address(address, from, to, |t| {
+            found.push(t);
+            Ok::<_, ChainError>(ControlFlow::Continue(()))
+        })?;
+        Ok(found)
+    }
+
+    /// [`Self::transactions_by_address`] one transaction at a time, in chain order, until `visit`
+    /// breaks: the caller streams or stops early without holding the whole answer. The index
+    /// positions (a few bytes each) are gathered first, to merge sent and received in order.
+    pub fn for_each_transaction_by_address<E: From<ChainError>>(
+        &self,
+        address: Address,
+        from: u64,
+        to: u64,
+        mut visit: impl FnMut(TxLocation) -> std::result::Result<ControlFlow<()>, E>,
+    ) -> std::result::Result<(), E> {
         let r = self.db.begin_read();
         check_not_pruned(&r, Prunable::TxIndex, from)?;
         let mut found = BTreeMap::new();
         for table in [TX_BY_SENDER, TX_BY_RECIPIENT] {
             let range = block_range(address.as_slice(), from, to);
-            for pair in r.range(table, range, false)? {
-                let (k, v) = pair?;
+            for pair in r.range(table, range, false).map_err(ChainError::from)? {
+                let (k, v) = pair.map_err(ChainError::from)?;
                 let position = k[20..].to_vec();
                 found.insert(position, b256(table, &v)?);
             }
         }
-        found
-            .into_values()
-            .map(|h| {
-                locate(&r, h)?
-                    .ok_or_else(|| corrupt("transactions", h, "index entry without transaction"))
-            })
-            .collect()
+        for h in found.into_values() {
+            let t = locate(&r, h)?
+                .ok_or_else(|| corrupt("transactions", h, "index entry without transaction"))?;
+            if visit(t)?.is_break() {
+                break;
+            }
+        }
+        Ok(())
     }
 
     /// Logs matching `filter`, in chain order (the `eth_getLogs` rules). Without a `from_block`,
     /// from the oldest block whose receipts are kept; [`ChainError::Pruned`] if `from_block` is
     /// older.
     pub fn logs(&self, filter: &LogFilter) -> Result<Vec<LocatedLog>> {
+        let mut out = Vec::new();
+        self.for_each_log(filter, |log| {
+            out.push(log);
+            Ok::<_, ChainError>(ControlFlow::Continue(()))
+        })?;
+        Ok(out)
+    }
+
+    /// [`Self::logs`] one log at a time, in chain order, until `visit` breaks: a caller with a
+    /// result limit stops at it, and one that prints streams. Only one block's header and
+    /// receipts are held at a time; with an address or topic filter the index pointers (16
+    /// bytes per candidate) are gathered first, to merge the filter's alternatives in order.
+    pub fn for_each_log<E: From<ChainError>>(
+        &self,
+        filter: &LogFilter,
+        mut visit: impl FnMut(LocatedLog) -> std::result::Result<ControlFlow<()>, E>,
+    ) -> std::result::Result<(), E> {
         let r = self.db.begin_read();
-        let Some(head) = r.get_as(&META, &HEAD_KEY.to_vec())? else { return Ok(Vec::new()) };
+        let Some(head) = r.get_as(&META, &HEAD_KEY.to_vec()).map_err(ChainError::from)? else {
+            return Ok(());
+        };
         let from = match filter.from_block {
             Some(from) => {
                 check_not_pruned(&r, Prunable::Receipts, from)?;
@@ -142,40 +182,71 @@ impl ChainStore {
         };
         let to = filter.to_block.unwrap_or(head).min(head);
         if from > to {
-            return Ok(Vec::new());
+            return Ok(());
         }
-        let candidates = log_candidates(&r, filter, from, to)?;
-        let mut blocks: HashMap<u64, Header> = HashMap::new();
-        let mut receipts: HashMap<(u64, u32), (B256, Receipt)> = HashMap::new();
-        let mut out = Vec::new();
-        for ((number, log_index), pointer) in candidates {
-            if let std::collections::hash_map::Entry::Vacant(e) = blocks.entry(number) {
-                let h = r.get_as(&HEADERS, &number)?;
-                e.insert(h.ok_or_else(|| {
-                    corrupt("headers", number, "log index entry for a missing block")
-                })?);
+        if filter.addresses.is_empty() && filter.topics.iter().all(Vec::is_empty) {
+            // No index applies: every log of every block in the range, block by block.
+            for number in from..=to {
+                let Some(h) = r.get_as(&HEADERS, &number).map_err(ChainError::from)? else {
+                    continue;
+                };
+                let mut log_index = 0u64;
+                for tx_index in 0..h.transaction_count as u32 {
+                    let (transaction_hash, receipt) = receipt_at(&r, number, tx_index)?;
+                    for log in receipt.logs {
+                        let located = LocatedLog {
+                            log,
+                            block_number: number,
+                            block_hash: h.hash,
+                            transaction_hash,
+                            transaction_index: u64::from(tx_index),
+                            log_index,
+                        };
+                        log_index += 1;
+                        if visit(located)?.is_break() {
+                            return Ok(());
+                        }
+                    }
+                }
             }
-            let key = (number, pointer.tx_index);
-            if let std::collections::hash_map::Entry::Vacant(e) = receipts.entry(key) {
-                e.insert(receipt_at(&r, number, pointer.tx_index)?);
-            }
-            let (tx_hash, receipt) = &receipts[&key];
+            return Ok(());
+        }
+        let mut block: Option<BlockLogs> = None;
+        for ((number, log_index), pointer) in log_candidates(&r, filter, from, to)? {
+            let b = match &mut block {
+                Some(b) if b.number == number => b,
+                slot => {
+                    let header = r.get_as(&HEADERS, &number).map_err(ChainError::from)?;
+                    let header = header.ok_or_else(|| {
+                        corrupt("headers", number, "log index entry for a missing block")
+                    })?;
+                    slot.insert(BlockLogs { number, hash: header.hash, receipts: HashMap::new() })
+                }
+            };
+            let (transaction_hash, receipt) = match b.receipts.entry(pointer.tx_index) {
+                Entry::Occupied(e) => e.into_mut(),
+                Entry::Vacant(e) => e.insert(receipt_at(&r, number, pointer.tx_index)?),
+            };
             let log = receipt
                 .logs
                 .get(pointer.position as usize)
                 .ok_or_else(|| corrupt("logs index", number, "points past the receipt's logs"))?;
-            if filter.matches(log) {
-                out.push(LocatedLog {
-                    log: log.clone(),
-                    block_number: number,
-                    block_hash: blocks[&number].hash,
-                    transaction_hash: *tx_hash,
-                    transaction_index: u64::from(pointer.tx_index),
-                    log_index: u64::from(log_index),
-                });
+            if !filter.matches(log) {
+                continue;
+            }
+            let located = LocatedLog {
+                log: log.clone(),
+                block_number: number,
+                block_hash: b.hash,
+                transaction_hash: *transaction_hash,
+                transaction_index: u64::from(pointer.tx_index),
+                log_index: u64::from(log_index),
+            };
+            if visit(located)?.is_break() {
+                return Ok(());
             }
         }
-        Ok(out)
+        Ok(())
     }
 
     /// An account's state at the head (`None` if it does not exist).
@@ -241,7 +312,15 @@ fn block_range(prefix: &[u8], from: u64, to: u64) -> KeyRange {
     KeyRange { start: Bound::Included(start), end }
 }
 
-/// (block, log index) → pointer of every log that may match, from the most selective index.
+/// The block whose logs [`ChainStore::for_each_log`] is reading, with the receipts read so far.
+struct BlockLogs {
+    number: u64,
+    hash: B256,
+    receipts: HashMap<u32, (B256, Receipt)>,
+}
+
+/// (block, log index) → pointer of every log that may match, from the index of the filter's
+/// addresses or else of its first topic position (the caller has checked there is one).
 fn log_candidates(
     r: &ReadTxn,
     filter: &LogFilter,
@@ -274,18 +353,6 @@ fn log_candidates(
     {
         for t in topics {
             scan(LOGS_BY_TOPIC, key(&[&[p as u8], t.as_slice()]))?;
-        }
-    } else {
-        for number in from..=to {
-            let Some(h) = r.get_as(&HEADERS, &number)? else { continue };
-            let mut log_index = 0u32;
-            for tx_index in 0..h.transaction_count as u32 {
-                let (_, receipt) = receipt_at(r, number, tx_index)?;
-                for position in 0..receipt.logs.len() as u32 {
-                    out.insert((number, log_index), LogPointer { tx_index, position });
-                    log_index += 1;
-                }
-            }
         }
     }
     Ok(out)

@@ -8,6 +8,8 @@ use chainstore_bench::kv::KvBenchOptions;
 use chainstore_bench::wal::WalBenchOptions;
 use clap::{Args, Subcommand};
 
+use crate::json_out::{out, outln};
+
 /// Options of `chainstore bench`.
 #[derive(Debug, Args)]
 pub(crate) struct BenchArgs {
@@ -223,9 +225,9 @@ fn work_dir(parent: Option<PathBuf>, scenario: &str) -> anyhow::Result<tempfile:
 
 fn print(report: &Report, json: bool) -> anyhow::Result<()> {
     if json {
-        println!("{}", report.to_json()?);
+        outln!("{}", report.to_json()?);
     } else {
-        print!("{}", report.to_table());
+        out!("{}", report.to_table());
     }
     Ok(())
 }

@@ -6,6 +6,8 @@ use anyhow::{Context as _, bail};
 use chainstore_chain::ChainStore;
 use chainstore_engine::db::{BackendChoice, Options};
 
+use crate::json_out::outln;
+
 /// Options that come before the subcommand.
 #[derive(Debug, clap::Args)]
 pub(crate) struct Global {
@@ -78,6 +80,6 @@ impl Global {
 
 /// Prints one JSON document on stdout.
 pub(crate) fn print_json(value: &serde_json::Value) -> anyhow::Result<()> {
-    println!("{}", serde_json::to_string(value)?);
+    outln!("{}", serde_json::to_string(value)?);
     Ok(())
 }

@@ -13,6 +13,7 @@ use chainstore_chain::{ChainStore, LogFilter};
 use chainstore_trie::verify_account_proof;
 
 use crate::Global;
+use crate::json_out::outln;
 
 /// A file that marks a directory as made by `demo`, so a later demo may delete it.
 const MARKER: &str = "DEMO";
@@ -51,11 +52,14 @@ pub(crate) fn run(global: &Global, args: Args) -> anyhow::Result<()> {
         txs_per_block: args.txs,
         seed: args.seed,
     };
-    println!(
+    outln!(
         "chainstore demo: {} blocks of {} transactions over {} accounts and {} token contracts",
-        args.blocks, args.txs, args.accounts, config.tokens
+        args.blocks,
+        args.txs,
+        args.accounts,
+        config.tokens
     );
-    println!(
+    outln!(
         "data directory: {}  (backend {}, every commit durable: fdatasync before it returns)\n",
         dir.display(),
         global.backend
@@ -99,7 +103,7 @@ fn commit_chain(store: &ChainStore, config: SynthConfig, blocks: u64) -> anyhow:
     let genesis = chain.next_block();
     let started = Instant::now();
     store.commit_block(&genesis).context("committing the genesis block")?;
-    println!("genesis: {} accounts funded in {:.2?}", genesis.state.len(), started.elapsed());
+    outln!("genesis: {} accounts funded in {:.2?}", genesis.state.len(), started.elapsed());
     let bar = progress_bar(blocks);
     let mut run = Run {
         commits: Vec::new(),
@@ -169,25 +173,25 @@ fn dir_size(dir: &Path) -> u64 {
 fn summary(store: &ChainStore, dir: &Path, run: &Run) -> anyhow::Result<()> {
     let n = run.commits.len().max(1) as f64;
     let secs = run.elapsed.as_secs_f64().max(1e-9);
-    println!("committed {} blocks in {:.2?}", run.commits.len(), run.elapsed);
-    println!(
+    outln!("committed {} blocks in {:.2?}", run.commits.len(), run.elapsed);
+    outln!(
         "  throughput        {:>10.0} blocks/s, {:.0} state updates/s (accounts and storage slots written)",
         n / secs,
         run.state_updates as f64 / secs
     );
-    println!(
+    outln!(
         "  commit latency    p50 {:>8.2?}   p99 {:>8.2?}   (validate, apply, state root, durable log append)",
         percentile(&run.commits, 0.5),
         percentile(&run.commits, 0.99)
     );
-    println!(
+    outln!(
         "  state root        p50 {:>8.2?}   p99 {:>8.2?}   (incremental: only changed paths are rehashed)",
         percentile(&run.roots, 0.5),
         percentile(&run.roots, 0.99)
     );
     store.database().flush()?;
     let stats = store.database().stats();
-    println!(
+    outln!(
         "  disk size         {:>10.1} MiB (redb {:.1} MiB; commit log: preallocated {} MiB segments, {:.1} MiB live)\n",
         dir_size(dir) as f64 / 1048576.0,
         stats.backend_bytes as f64 / 1048576.0,
@@ -199,16 +203,18 @@ fn summary(store: &ChainStore, dir: &Path, run: &Run) -> anyhow::Result<()> {
 
 fn queries(store: &ChainStore, run: &Run) -> anyhow::Result<()> {
     let head = store.head()?.context("the store has no head")?;
-    println!("sample queries");
-    println!(
+    outln!("sample queries");
+    outln!(
         "  head              block {} hash {} stateRoot {}",
-        head.number, head.hash, head.state_root
+        head.number,
+        head.hash,
+        head.state_root
     );
     let Some(last) = run.blocks.last() else { return Ok(()) };
     let tx = &last.transactions[0];
     let found =
         store.transaction(tx.hash)?.context("the last block's first transaction is missing")?;
-    println!(
+    outln!(
         "  tx {}…   block {} index {} from {}",
         &tx.hash.to_string()[..18],
         found.block_number,
@@ -224,7 +230,7 @@ fn queries(store: &ChainStore, run: &Run) -> anyhow::Result<()> {
         ..Default::default()
     };
     let logs = store.logs(&filter)?;
-    println!(
+    outln!(
         "  logs              {} Transfer logs of token {} in blocks {}..={}",
         logs.len(),
         token,
@@ -234,15 +240,15 @@ fn queries(store: &ChainStore, run: &Run) -> anyhow::Result<()> {
     let holder = tx.from;
     let account =
         store.account(holder)?.context("the sender of a committed transaction has no account")?;
-    println!("  account {}  nonce {} balance {} wei", holder, account.nonce, account.balance);
+    outln!("  account {}  nonce {} balance {} wei", holder, account.nonce, account.balance);
     let slot = holder.into_word();
     let balance = store.storage(SynthChain::token(0), slot)?;
-    println!("  storage           token {} slot keccak-keyed by {} = {}", token, holder, balance);
+    outln!("  storage           token {} slot keccak-keyed by {} = {}", token, holder, balance);
     let proof = store.proof(token, &[slot, B256::repeat_byte(0x42)])?;
     let verified =
         verify_account_proof(head.state_root, &proof).context("the proof does not verify")?;
     let proven = verified.storage.first().map(|s| s.1).unwrap_or(U256::ZERO);
-    println!(
+    outln!(
         "  proof             eth_getProof of token {}: {} account nodes, storage proofs of {} and {} nodes; verified against stateRoot: slot = {}, absent slot = {}",
         token,
         proof.account_proof.len(),
@@ -257,7 +263,7 @@ fn queries(store: &ChainStore, run: &Run) -> anyhow::Result<()> {
     let old_proof = store.proof_at(token, &[slot], old)?;
     let verified = verify_account_proof(old_root, &old_proof)
         .context("the historical proof does not verify")?;
-    println!(
+    outln!(
         "  history           the same slot at block {old} = {then}; eth_getProof at block {old} verified against that block's stateRoot: slot = {}",
         verified.storage.first().map(|s| s.1).unwrap_or_default(),
     );
@@ -269,11 +275,11 @@ fn queries(store: &ChainStore, run: &Run) -> anyhow::Result<()> {
     } else {
         format!("{} PROBLEMS", report.problems.len())
     };
-    println!(
+    outln!(
         "  verify            {verdict}: state root recomputed from {rows} rows, every index and the history checked in {:.2?}",
         started.elapsed()
     );
-    println!(
+    outln!(
         "\nquery it yourself: cargo run --release -p chainstore-cli -- --data {} head",
         store.database().path().display()
     );

@@ -1,18 +1,123 @@
-//! Printing the JSON documents of `chainstore_json::output`: one line of JSON with `--json`, or
-//! their readable form, which query commands print without it.
+//! Printing on stdout: the JSON documents of `chainstore_json::output` as one line of JSON with
+//! `--json`, or in their readable form, which query commands print without it; lists streamed
+//! item by item; and a command that ends quietly when the reader of its output goes away.
 
 use std::fmt::Write as _;
+use std::io::{self, BufWriter, StdoutLock, Write as _};
 
 use alloy_primitives::U256;
 use serde_json::{Map, Value};
+
+/// Writes a line on stdout, as `println!` does, but returns from the calling function (whose
+/// error type takes an [`anyhow::Error`]) instead of panicking when stdout fails; a closed
+/// pipe becomes [`ReaderGone`].
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        writeln!(std::io::stdout().lock(), $($arg)*).map_err($crate::json_out::stdout_error)?
+    }};
+}
+
+/// Writes on stdout, as `print!` does; see [`outln!`].
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        write!(std::io::stdout().lock(), $($arg)*).map_err($crate::json_out::stdout_error)?
+    }};
+}
+
+pub(crate) use {out, outln};
+
+/// The reader of stdout went away (`chainstore logs | head`): the command stops, closing what
+/// it opened, and ends without a message by [`end_by_sigpipe`].
+#[derive(Debug)]
+pub(crate) struct ReaderGone;
+
+impl std::fmt::Display for ReaderGone {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("stdout was closed by its reader")
+    }
+}
+
+impl std::error::Error for ReaderGone {}
+
+/// A failed write to stdout: [`ReaderGone`] for a closed pipe, otherwise the error with context.
+pub(crate) fn stdout_error(e: io::Error) -> anyhow::Error {
+    if e.kind() == io::ErrorKind::BrokenPipe {
+        anyhow::Error::new(ReaderGone)
+    } else {
+        anyhow::Error::new(e).context("cannot write to stdout")
+    }
+}
+
+/// Whether `error` is, or was caused by, [`ReaderGone`].
+pub(crate) fn reader_gone(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| cause.is::<ReaderGone>())
+}
+
+/// Ends the process as a Unix tool whose reader went away ends: killed by `SIGPIPE` (status 141
+/// in a shell), without a message. Rust programs ignore `SIGPIPE`, so that a write fails with
+/// `EPIPE` and the command can stop in order; dying of the signal afterwards still tells a
+/// shell with `set -o pipefail` that the output was cut short, where exiting 0 would turn a
+/// failed `verify | head` into a success.
+pub(crate) fn end_by_sigpipe() -> std::process::ExitCode {
+    #[expect(unsafe_code, reason = "signal and raise have no safe wrapper in std")]
+    // SAFETY: restores the default disposition of one signal and raises it in this process;
+    // neither call takes a pointer.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        libc::raise(libc::SIGPIPE);
+    }
+    // Not reached: the signal's default action ends the process.
+    std::process::ExitCode::from(128 + libc::SIGPIPE as u8)
+}
 
 /// Prints `value` on stdout: one line of JSON with `json`, the readable form otherwise.
 pub(crate) fn print(value: &Value, json: bool) -> anyhow::Result<()> {
     if json {
         crate::common::print_json(value)
     } else {
-        print!("{}", human(value));
+        out!("{}", human(value));
         Ok(())
+    }
+}
+
+/// A list printed item by item as it is produced, in the same form [`print`] gives the whole
+/// array: a command's memory does not grow with its output, and its first lines appear at once.
+pub(crate) struct ListPrinter {
+    out: BufWriter<StdoutLock<'static>>,
+    json: bool,
+    items: usize,
+}
+
+impl ListPrinter {
+    pub(crate) fn new(json: bool) -> Self {
+        Self { out: BufWriter::new(io::stdout().lock()), json, items: 0 }
+    }
+
+    /// Prints the next item.
+    pub(crate) fn item(&mut self, value: &Value) -> anyhow::Result<()> {
+        if self.json {
+            self.out.write_all(if self.items == 0 { b"[" } else { b"," }).map_err(stdout_error)?;
+            serde_json::to_writer(&mut self.out, value).map_err(|e| stdout_error(e.into()))?;
+        } else {
+            let mut text = String::new();
+            human_item("", self.items, value, 0, &mut text);
+            self.out.write_all(text.as_bytes()).map_err(stdout_error)?;
+        }
+        self.items += 1;
+        Ok(())
+    }
+
+    /// Ends the list (`]` of the JSON array, or `(none)` for an empty readable list).
+    pub(crate) fn finish(mut self) -> anyhow::Result<()> {
+        let end: &[u8] = match (self.json, self.items) {
+            (true, 0) => b"[]\n",
+            (true, _) => b"]\n",
+            (false, 0) => b"(none)\n",
+            (false, _) => b"",
+        };
+        self.out.write_all(end).and_then(|()| self.out.flush()).map_err(stdout_error)
     }
 }
 
@@ -82,15 +187,21 @@ fn human_items(key: &str, items: &[Value], indent: usize, out: &mut String) {
         let _ = writeln!(out, "{pad}{key}:");
     }
     for (i, item) in items.iter().enumerate() {
-        match item {
-            Value::Object(m) => {
-                let _ = writeln!(out, "{pad}  [{i}]");
-                human_object(m, indent + 4, out);
-            }
-            Value::Array(inner) => human_items(&format!("[{i}]"), inner, indent + 2, out),
-            _ => {
-                let _ = writeln!(out, "{pad}  {}", scalar(key, item));
-            }
+        human_item(key, i, item, indent, out);
+    }
+}
+
+/// Item `i` of an array under `key`.
+fn human_item(key: &str, i: usize, item: &Value, indent: usize, out: &mut String) {
+    let pad = " ".repeat(indent);
+    match item {
+        Value::Object(m) => {
+            let _ = writeln!(out, "{pad}  [{i}]");
+            human_object(m, indent + 4, out);
+        }
+        Value::Array(inner) => human_items(&format!("[{i}]"), inner, indent + 2, out),
+        _ => {
+            let _ = writeln!(out, "{pad}  {}", scalar(key, item));
         }
     }
 }

@@ -1,14 +1,15 @@
 //! `chainstore logs`: logs by block range, addresses and topics, with the `eth_getLogs` rules
 //! (alternatives within a position are OR'ed, positions AND'ed).
 
+use std::ops::ControlFlow;
+
 use anyhow::bail;
 use chainstore_chain::LogFilter;
 use chainstore_json::output::log_json;
-use serde_json::Value;
 
 use crate::Global;
 use crate::args;
-use crate::json_out::print;
+use crate::json_out::ListPrinter;
 
 /// Options of `chainstore logs`.
 #[derive(Debug, clap::Args)]
@@ -67,6 +68,10 @@ impl Args {
 pub(crate) fn run(global: &Global, args: Args) -> anyhow::Result<()> {
     let filter = args.filter()?;
     let store = global.open_query()?;
-    let logs: Vec<Value> = store.logs(&filter)?.iter().map(log_json).collect();
-    print(&Value::Array(logs), args.json)
+    let mut printer = ListPrinter::new(args.json);
+    store.for_each_log(&filter, |log| {
+        printer.item(&log_json(&log))?;
+        anyhow::Ok(ControlFlow::Continue(()))
+    })?;
+    printer.finish()
 }

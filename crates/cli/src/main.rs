@@ -145,6 +145,7 @@ fn main() -> std::process::ExitCode {
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) if json_out::reader_gone(&e) => json_out::end_by_sigpipe(),
         Err(e) => {
             eprintln!("error: {}", render(&e));
             std::process::ExitCode::FAILURE

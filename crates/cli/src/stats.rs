@@ -10,6 +10,7 @@ use chainstore_json::output::{quantity, stats_json};
 use serde_json::{Value, json};
 
 use crate::Global;
+use crate::json_out::out;
 use crate::json_out::{self, print};
 
 /// Options of `chainstore stats`.
@@ -57,7 +58,7 @@ pub(crate) fn run(global: &Global, args: Args) -> anyhow::Result<()> {
     if args.json {
         print(&doc, true)
     } else {
-        print!("{}", human(doc));
+        out!("{}", human(doc));
         Ok(())
     }
 }

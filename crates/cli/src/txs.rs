@@ -1,15 +1,16 @@
 //! `chainstore txs ADDR [--from N] [--to N]`: the transactions an address sent or received, in
 //! chain order, from the store's transactions-by-address index.
 
+use std::ops::ControlFlow;
+
 use anyhow::bail;
-use chainstore_chain::ChainError;
-use serde_json::Value;
+use chainstore_chain::{ChainError, TxLocation};
 
 use crate::Global;
 use crate::args;
 use chainstore_json::output::located_transaction_json;
 
-use crate::json_out::print;
+use crate::json_out::ListPrinter;
 
 /// Options of `chainstore txs`.
 #[derive(Debug, clap::Args)]
@@ -38,19 +39,24 @@ pub(crate) fn run(global: &Global, args: Args) -> anyhow::Result<()> {
         bail!("--from {from} is above --to {to}: the range is empty");
     }
     let store = global.open_query()?;
-    let Some(head) = store.head()? else { return print(&Value::Array(Vec::new()), args.json) };
+    let mut printer = ListPrinter::new(args.json);
+    let Some(head) = store.head()? else { return printer.finish() };
     let to = to.unwrap_or(head.number);
-    let found = match store.transactions_by_address(address, from.unwrap_or(0), to) {
-        // Without --from, start at the oldest block the index keeps.
-        Err(ChainError::Pruned { oldest_available, .. }) if from.is_none() => {
-            if oldest_available > to {
-                Vec::new()
-            } else {
-                store.transactions_by_address(address, oldest_available, to)?
-            }
-        }
-        other => other?,
+    let mut print = |t: TxLocation| {
+        printer.item(&located_transaction_json(&t))?;
+        anyhow::Ok(ControlFlow::Continue(()))
     };
-    let txs: Vec<Value> = found.iter().map(located_transaction_json).collect();
-    print(&Value::Array(txs), args.json)
+    match store.for_each_transaction_by_address(address, from.unwrap_or(0), to, &mut print) {
+        Ok(()) => {}
+        // Without --from, start at the oldest block the index keeps.
+        Err(e) if from.is_none() => match e.downcast_ref::<ChainError>() {
+            Some(&ChainError::Pruned { oldest_available, .. }) if oldest_available <= to => {
+                store.for_each_transaction_by_address(address, oldest_available, to, &mut print)?
+            }
+            Some(&ChainError::Pruned { .. }) => {}
+            _ => return Err(e),
+        },
+        Err(e) => return Err(e),
+    }
+    printer.finish()
 }

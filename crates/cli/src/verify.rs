@@ -6,6 +6,7 @@ use chainstore_json::output::verify_json;
 
 use crate::Global;
 use crate::common::print_json;
+use crate::json_out::outln;
 
 /// Options of `chainstore verify`.
 #[derive(Debug, clap::Args)]
@@ -28,13 +29,13 @@ pub(crate) fn run(global: &Global, args: Args) -> anyhow::Result<()> {
     } else {
         let rows: u64 = report.rows.values().sum();
         for p in &report.problems {
-            println!("{p}");
+            outln!("{p}");
         }
         match report.head {
             Some(h) => {
-                println!("checked {rows} rows in {} tables up to block {h}", report.rows.len())
+                outln!("checked {rows} rows in {} tables up to block {h}", report.rows.len())
             }
-            None => println!("checked an empty store"),
+            None => outln!("checked an empty store"),
         }
     }
     if report.is_ok() {

@@ -10,6 +10,7 @@ use serde_json::json;
 
 use crate::Global;
 use crate::common::print_json;
+use crate::json_out::outln;
 
 /// Options of `chainstore wal`.
 #[derive(Debug, clap::Args)]
@@ -76,15 +77,15 @@ fn inspect(dir: &std::path::Path, json: bool) -> anyhow::Result<()> {
                     "repair": match &repair { Ok(r) => describe(r), Err(e) => json!({ "error": e.to_string() }) },
                 }))?;
             } else {
-                println!("damage: {damage}");
+                outln!("damage: {damage}");
                 match tolerate {
-                    Ok(r) => println!("default recovery (torn tail): opens, {}", summary(&r)),
-                    Err(_) => println!(
-                        "default recovery: refuses to open (the damage is not a torn tail)"
-                    ),
+                    Ok(r) => outln!("default recovery (torn tail): opens, {}", summary(&r)),
+                    Err(_) => {
+                        outln!("default recovery: refuses to open (the damage is not a torn tail)")
+                    }
                 }
                 if let Ok(r) = repair {
-                    println!("`chainstore wal repair` would keep {}", summary(&r));
+                    outln!("`chainstore wal repair` would keep {}", summary(&r));
                 }
             }
             bail!("the commit log is damaged")
@@ -131,7 +132,7 @@ fn print_report(state: &str, r: &RecoveryReport, json: bool) -> anyhow::Result<(
         v["state"] = json!(state);
         print_json(&v)
     } else {
-        println!("{state}: {}", summary(r));
+        outln!("{state}: {}", summary(r));
         Ok(())
     }
 }

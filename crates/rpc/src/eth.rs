@@ -1,5 +1,7 @@
 //! The `eth_`, `net_` and `web3_` methods on the store.
 
+use std::ops::ControlFlow;
+
 use alloy_eips::{BlockId, BlockNumberOrTag};
 use alloy_primitives::{Address, B256, Bytes, U64, U256};
 use alloy_rpc_types_eth::{self as rpc, Filter, FilterBlockOption};
@@ -256,16 +258,21 @@ pub(crate) fn logs(node: &Node, args: &Args) -> Result<Vec<rpc::Log>> {
     for (position, topic) in filter.topics.iter().enumerate() {
         query.topics[position] = topic.iter().copied().collect();
     }
-    let found = node.store.logs(&query)?;
-    if found.len() > node.limits.max_logs_results {
-        return Err(RpcError::LimitExceeded(format!(
-            "eth_getLogs matched {} logs: the server returns at most {} per query; narrow the \
-             filter or the range",
-            found.len(),
-            node.limits.max_logs_results
-        )));
-    }
-    Ok(found.iter().map(convert::located_log).collect())
+    // Stops reading at one log past the limit: a query over a busy range costs what the limit
+    // allows, not what the range holds.
+    let max = node.limits.max_logs_results;
+    let mut found = Vec::new();
+    node.store.for_each_log(&query, |log| {
+        if found.len() == max {
+            return Err(RpcError::LimitExceeded(format!(
+                "eth_getLogs matched more than {max} logs: the server returns at most {max} per \
+                 query; narrow the filter or the range"
+            )));
+        }
+        found.push(convert::located_log(&log));
+        Ok(ControlFlow::Continue(()))
+    })?;
+    Ok(found)
 }
 
 /// The address and block of a state method (`[address, block]`).

@@ -8,7 +8,7 @@ mod check;
 mod child;
 mod event;
 
-use std::io::{BufRead as _, BufReader, Read as _};
+use std::io::{BufRead as _, BufReader, Read as _, Write as _};
 use std::os::unix::process::ExitStatusExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -22,6 +22,7 @@ use chainstore_chain::synth::SplitMix64;
 use self::check::{Failure, Model, Moment, Tally};
 use self::event::Event;
 use crate::Global;
+use crate::json_out::outln;
 
 /// Options of `chainstore torture`.
 #[derive(Debug, clap::Args)]
@@ -54,7 +55,7 @@ pub(crate) fn run(global: &Global, args: Args) -> anyhow::Result<()> {
         return child::run(global, &dir, seed);
     }
     let (dir, temp) = work_dir(args.dir)?;
-    println!("torture: seed {seed}, store {}, {} kills", dir.display(), args.kills);
+    outln!("torture: seed {seed}, store {}, {} kills", dir.display(), args.kills);
     let mut soak = Soak {
         global,
         dir: &dir,
@@ -70,9 +71,9 @@ pub(crate) fn run(global: &Global, args: Args) -> anyhow::Result<()> {
         Err((Failure::Refused(_), _)) => (0, 1),
         _ => (0, 0),
     };
-    soak.summary(lost, refused, started.elapsed());
+    let printed = soak.summary(lost, refused, started.elapsed());
     match result {
-        Ok(()) => Ok(()),
+        Ok(()) => printed,
         Err((failure, context)) => {
             let kept = temp.map_or(dir.clone(), tempfile::TempDir::keep);
             eprintln!("{context}");
@@ -143,7 +144,10 @@ impl Soak<'_> {
                 self.model.apply(&run.events, &mut self.tally).map_err(|f| (f, context(None)))?;
             self.check(moment).map_err(|f| (f, context(Some(moment))))?;
             if self.kills.is_multiple_of(every) {
-                println!(
+                // Progress only: a reader that went away does not stop the run (the summary's
+                // write ends it).
+                let _ = writeln!(
+                    std::io::stdout(),
                     "kill {}/{kills}: head {}, {} acknowledged blocks, {:.1} s",
                     self.kills,
                     self.model.head().map_or("none".into(), |h| format!("block {h}")),
@@ -249,9 +253,9 @@ impl Soak<'_> {
         Ok(run)
     }
 
-    fn summary(&self, lost: u64, refused: u64, elapsed: Duration) {
+    fn summary(&self, lost: u64, refused: u64, elapsed: Duration) -> anyhow::Result<()> {
         let t = &self.tally;
-        println!(
+        outln!(
             "torture: {} kills, {} acknowledged blocks ({} large), {lost} lost, {refused} refused \
              reopenings, {:.1} s",
             self.kills,
@@ -259,14 +263,18 @@ impl Soak<'_> {
             t.large_blocks,
             elapsed.as_secs_f64()
         );
-        println!(
+        outln!(
             "  also acknowledged: {} unwinds, {} prunes, {} compactions; {} operations in flight \
              at a kill had happened",
-            t.unwinds, t.prunes, t.compactions, t.unacknowledged_applied
+            t.unwinds,
+            t.prunes,
+            t.compactions,
+            t.unacknowledged_applied
         );
         let during: Vec<String> =
             t.killed_during.iter().map(|(moment, n)| format!("{moment} {n}")).collect();
-        println!("  killed during: {}", during.join(", "));
+        outln!("  killed during: {}", during.join(", "));
+        Ok(())
     }
 }
 

@@ -10,6 +10,7 @@ mod genesis_fuzz_check;
 mod genesis_fuzz_corpus;
 mod ingest;
 mod malformed;
+mod pipeline;
 mod query_errors;
 mod query_fixture;
 mod query_logs;

@@ -235,6 +235,28 @@ fn state_at_every_block_matches_the_input_and_proofs_verify() {
     assert_eq!(f.client.result("eth_getCode", json!([absent, "latest"])), json!("0x"));
 }
 
+/// `--rpc-max-logs-results`: a query with exactly the limit's logs is answered, one with more
+/// is refused (the server stops reading at the first log past the limit).
+#[test]
+fn the_logs_result_limit_is_exact() {
+    let f = fixture(Limits::default());
+    let in_block: usize = f.blocks[2].receipts.iter().map(|r| r.logs.len()).sum();
+    assert!(in_block > 1, "block 2 has {in_block} logs");
+    let query = json!([{ "blockHash": f.blocks[2].hash }]);
+    drop(f);
+    let exact = fixture(Limits { max_logs_results: in_block, ..Default::default() });
+    assert_eq!(
+        exact.client.result("eth_getLogs", query.clone()).as_array().unwrap().len(),
+        in_block
+    );
+    drop(exact);
+    let below = fixture(Limits { max_logs_results: in_block - 1, ..Default::default() });
+    let e = below.client.error("eth_getLogs", query);
+    assert_eq!(e["code"], -32005, "{e}");
+    let limit = format!("more than {}", in_block - 1);
+    assert!(e["message"].as_str().unwrap().contains(&limit), "{e}");
+}
+
 #[test]
 fn errors_name_what_is_wrong() {
     let f = fixture(Limits { max_logs_range: 3, max_batch: 2, ..Default::default() });
