@@ -43,6 +43,7 @@ class Node:
             text=True,
         )
         self.stderr = []
+        self.metrics_url = None
         self.acks = queue.Queue()
         serving = queue.Queue()
         threading.Thread(target=self._read_stderr, args=(serving,), daemon=True).start()
@@ -57,6 +58,8 @@ class Node:
     def _read_stderr(self, serving):
         for line in self.proc.stderr:
             self.stderr.append(line)
+            if "serving metrics on " in line:
+                self.metrics_url = line.split("serving metrics on ")[1].strip()
             if "serving JSON-RPC on " in line:
                 serving.put(line.split("serving JSON-RPC on ")[1].strip())
 

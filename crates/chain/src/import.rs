@@ -75,6 +75,13 @@ pub struct ImportProgress {
     pub batches: u64,
 }
 
+/// Hands `state` to the caller's progress callback and to the metrics (`docs/metrics.md`).
+fn report(progress: &mut dyn FnMut(&ImportProgress), state: &ImportProgress) {
+    metrics::gauge!("chainstore_import_accounts").set(state.accounts as f64);
+    metrics::gauge!("chainstore_import_slots").set(state.slots as f64);
+    progress(state);
+}
+
 /// Rows per import batch: large enough to amortize a commit, small enough to bound memory.
 pub const IMPORT_BATCH_ROWS: usize = 100_000;
 
@@ -220,7 +227,7 @@ impl ChainStore {
                         }
                         self.commit_batch(txn, &mut marker, &state)?;
                         state.batches += 1;
-                        progress(&state);
+                        report(progress, &state);
                         txn = self.db.begin_write();
                         rows = 0;
                     }
@@ -302,7 +309,7 @@ impl ChainStore {
             cache.fill_imported(w.accounts, w.full_at, w.storage, account_nodes);
         }
         state.batches += 1;
-        progress(&state);
+        report(progress, &state);
         tracing::info!(target: "chainstore::chain", number = block.number, accounts = state.accounts,
                        slots = state.slots, "state imported");
         let timings = CommitTimings { apply: started.elapsed(), ..CommitTimings::default() };

@@ -276,6 +276,10 @@ fn export_from<F: HashedCursorFactory>(
             slot = slots.next()?;
         }
         if out.flush_if_full()? {
+            metrics::gauge!("chainstore_snapshot_export_accounts")
+                .set(out.progress.accounts as f64);
+            metrics::gauge!("chainstore_snapshot_export_chunks")
+                .set(f64::from(out.progress.chunks));
             progress(&out.progress);
         }
         next = accounts.next()?;

@@ -92,6 +92,9 @@ impl ChainStore {
         timings.commit = commit_started.elapsed();
         metrics::histogram!("chainstore_chain_commit_seconds").record(started.elapsed());
         metrics::histogram!("chainstore_chain_state_root_seconds").record(timings.root);
+        metrics::counter!("chainstore_chain_blocks_total").increment(1);
+        metrics::counter!("chainstore_chain_state_updates_total").increment(block.state_updates());
+        metrics::gauge!("chainstore_chain_head_block").set(header.number as f64);
         Ok(CommitInfo {
             number: header.number,
             hash: header.hash,

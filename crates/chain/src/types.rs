@@ -29,6 +29,15 @@ pub struct BlockCommit {
     pub metadata: Vec<(String, Vec<u8>)>,
 }
 
+impl BlockCommit {
+    /// The state updates the block makes: one per entry of `state` and one per storage write.
+    pub fn state_updates(&self) -> u64 {
+        let slots: usize =
+            self.state.iter().filter_map(|(_, c)| c.as_ref()).map(|c| c.storage.len()).sum();
+        (self.state.len() + slots) as u64
+    }
+}
+
 /// A transaction as stored: its hash, sender, recipient, nonce and raw encoding.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Transaction {

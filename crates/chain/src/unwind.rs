@@ -63,6 +63,8 @@ impl ChainStore {
         // fails, it is only reloaded).
         cache.clear();
         txn.commit()?;
+        metrics::gauge!("chainstore_chain_head_block").set(target as f64);
+        metrics::counter!("chainstore_chain_unwound_blocks_total").increment(head - target);
         tracing::info!(target: "chainstore::chain", from = head, to = target, "unwound");
         Ok(())
     }

@@ -16,6 +16,7 @@ mod head;
 mod ingest;
 mod json_out;
 mod logs;
+mod metrics;
 mod proof;
 mod prune;
 mod receipt;

@@ -1,7 +1,8 @@
-//! `chainstore serve [--rpc ADDR] [--ingest FILE|-]`: Ethereum JSON-RPC reads over HTTP
-//! (the `chainstore-rpc` crate; methods, limits and errors in `docs/rpc.md`), optionally
-//! committing blocks from JSON lines while serving, as `ingest` does: each block is visible to
-//! every call once its acknowledgement line is printed.
+//! `chainstore serve [--rpc ADDR] [--metrics ADDR] [--ingest FILE|-]`: Ethereum JSON-RPC reads
+//! over HTTP (the `chainstore-rpc` crate; methods, limits and errors in `docs/rpc.md`) and
+//! Prometheus metrics (`docs/metrics.md`), optionally committing blocks from JSON lines while
+//! serving, as `ingest` does: each block is visible to every call once its acknowledgement line
+//! is printed.
 
 use std::fs::File;
 use std::io::{BufReader, Read};
@@ -26,6 +27,12 @@ pub(crate) struct Args {
     /// Allow a non-loopback --rpc address.
     #[arg(long)]
     rpc_allow_remote: bool,
+    /// Serve Prometheus metrics at http://ADDR/metrics (docs/metrics.md).
+    #[arg(long, value_name = "ADDR")]
+    metrics: Option<SocketAddr>,
+    /// Allow a non-loopback --metrics address.
+    #[arg(long)]
+    metrics_allow_remote: bool,
     /// What eth_chainId and net_version answer.
     #[arg(long, value_name = "N", default_value_t = 1)]
     chain_id: u64,
@@ -102,10 +109,17 @@ pub(crate) fn run(global: &Global, args: Args) -> anyhow::Result<()> {
             File::open(path).with_context(|| format!("cannot open {}", path.display()))?,
         )),
     };
+    if let Some(addr) = args.metrics {
+        crate::metrics::serve(addr, args.metrics_allow_remote)?;
+        eprintln!("chainstore: serving metrics on http://{addr}/metrics");
+    }
     let store = Arc::new(match input {
         Some(_) => global.open()?,
         None => global.open_query()?,
     });
+    if args.metrics.is_some() {
+        crate::metrics::sample(&store)?;
+    }
     let server = RpcServer::start(store.clone(), config)?;
     eprintln!("chainstore: serving JSON-RPC on http://{}", server.local_addr());
     if let Some(input) = input {

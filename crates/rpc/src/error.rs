@@ -40,31 +40,33 @@ pub enum RpcError {
 
 impl From<RpcError> for ErrorObjectOwned {
     fn from(e: RpcError) -> Self {
-        let message = e.to_string();
-        match e {
-            RpcError::InvalidParams(_) => {
-                ErrorObjectOwned::owned::<()>(INVALID_PARAMS, message, None)
-            }
-            RpcError::UnknownBlock(_) => {
-                ErrorObjectOwned::owned::<()>(RESOURCE_NOT_FOUND, message, None)
-            }
-            RpcError::InvalidInput(_) => {
-                ErrorObjectOwned::owned::<()>(INVALID_INPUT, message, None)
-            }
-            RpcError::LimitExceeded(_) => {
-                ErrorObjectOwned::owned::<()>(LIMIT_EXCEEDED, message, None)
-            }
-            RpcError::Chain(ChainError::Pruned { oldest_available, .. }) => {
-                let data = json!({ "oldestAvailable": format!("{oldest_available:#x}") });
-                ErrorObjectOwned::owned(RESOURCE_UNAVAILABLE, message, Some(data))
-            }
-            RpcError::Chain(ChainError::AboveHead { .. } | ChainError::Empty) => {
-                ErrorObjectOwned::owned::<()>(INVALID_INPUT, message, None)
-            }
-            RpcError::Chain(_) => {
-                tracing::error!(target: "chainstore::rpc", "store error: {message}");
-                ErrorObjectOwned::owned::<()>(INTERNAL_ERROR, message, None)
-            }
+        let object = error_object(e);
+        metrics::counter!("chainstore_rpc_errors_total", "code" => object.code().to_string())
+            .increment(1);
+        object
+    }
+}
+
+/// The JSON-RPC error object of `e`.
+fn error_object(e: RpcError) -> ErrorObjectOwned {
+    let message = e.to_string();
+    match e {
+        RpcError::InvalidParams(_) => ErrorObjectOwned::owned::<()>(INVALID_PARAMS, message, None),
+        RpcError::UnknownBlock(_) => {
+            ErrorObjectOwned::owned::<()>(RESOURCE_NOT_FOUND, message, None)
+        }
+        RpcError::InvalidInput(_) => ErrorObjectOwned::owned::<()>(INVALID_INPUT, message, None),
+        RpcError::LimitExceeded(_) => ErrorObjectOwned::owned::<()>(LIMIT_EXCEEDED, message, None),
+        RpcError::Chain(ChainError::Pruned { oldest_available, .. }) => {
+            let data = json!({ "oldestAvailable": format!("{oldest_available:#x}") });
+            ErrorObjectOwned::owned(RESOURCE_UNAVAILABLE, message, Some(data))
+        }
+        RpcError::Chain(ChainError::AboveHead { .. } | ChainError::Empty) => {
+            ErrorObjectOwned::owned::<()>(INVALID_INPUT, message, None)
+        }
+        RpcError::Chain(_) => {
+            tracing::error!(target: "chainstore::rpc", "store error: {message}");
+            ErrorObjectOwned::owned::<()>(INTERNAL_ERROR, message, None)
         }
     }
 }
