@@ -18,6 +18,7 @@ mod raw_rocksdb;
 pub mod reads;
 pub mod report;
 pub mod rpc;
+pub mod snapshot;
 pub mod state_root;
 mod system;
 pub mod wal;

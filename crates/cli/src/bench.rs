@@ -39,6 +39,9 @@ enum Scenario {
     /// eth_getBalance, eth_getProof, eth_getLogs and eth_getBlockByNumber over HTTP with
     /// concurrent clients, idle and while ingesting, vs the same queries through the library.
     Rpc(ChainArgs),
+    /// State snapshot export and import (accounts/s, MB/s) vs raw sequential write and read of
+    /// the same bytes.
+    Snapshot(ChainArgs),
     /// account_at and proof_at 1, 1K and 100K blocks back vs reverting changesets; history
     /// bytes per block vs the raw changesets.
     History(ChainArgs),
@@ -198,6 +201,19 @@ pub(crate) fn run(args: BenchArgs) -> anyhow::Result<()> {
             let work = work_dir(a.dir.clone(), "rpc")?;
             let report = run(&config, work.path(), &mut |m| eprintln!("{m}"))
                 .context("rpc benchmark failed")?;
+            print(&report, a.json)
+        }
+        Scenario::Snapshot(a) => {
+            use chainstore_bench::snapshot::{SnapshotConfig, run};
+            if a.blocks.is_some() {
+                anyhow::bail!("bench snapshot measures no blocks: --blocks does not apply");
+            }
+            let mut config =
+                if a.quick { SnapshotConfig::quick() } else { SnapshotConfig::standard() };
+            config.accounts = a.accounts.unwrap_or(config.accounts);
+            let work = work_dir(a.dir.clone(), "snapshot")?;
+            let report = run(&config, work.path(), &mut |m| eprintln!("{m}"))
+                .context("snapshot benchmark failed")?;
             print(&report, a.json)
         }
         Scenario::History(a) => {

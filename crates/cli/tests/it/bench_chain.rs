@@ -1,4 +1,4 @@
-//! `bench commit-latency`, `bench ingest`, `bench reads` and `bench history` with `--quick --json`: one JSON
+//! `bench commit-latency`, `ingest`, `reads`, `history`, `rpc` and `snapshot` with `--quick --json`: one JSON
 //! object of the documented shape, with the expected systems, positive measurements and goals.
 
 #![allow(clippy::unwrap_used, reason = "test helpers outside #[test] functions")]
@@ -177,4 +177,20 @@ fn bench_rpc_quick_json() {
     assert!(metric(&v, "ingest thread", "while ingesting", "blocks/s") > 0.0);
     // eth_getBalance rate and p99 while ingesting; eth_getProof rate and overhead.
     assert_eq!(v["goals"].as_array().unwrap().len(), 4);
+}
+
+#[test]
+fn bench_snapshot_quick_json() {
+    let v = run_quick("snapshot");
+    assert_eq!(systems(&v), ["chainstore snapshot", "raw file"]);
+    let case = "20000 accounts";
+    for m in ["file", "export accounts/s", "export", "import accounts/s", "import"] {
+        assert!(metric(&v, "chainstore snapshot", case, m) > 0.0, "{m}");
+    }
+    let read = metric(&v, "raw file", case, "sequential read");
+    let export = metric(&v, "chainstore snapshot", case, "export");
+    let ratio = metric(&v, "chainstore snapshot", case, "export ÷ raw read");
+    assert!((ratio - export / read).abs() <= 1e-9 * ratio.max(1.0), "{ratio} vs {export}/{read}");
+    // Import accounts/s and export against raw read.
+    assert_eq!(v["goals"].as_array().unwrap().len(), 2);
 }
