@@ -1,5 +1,6 @@
 //! `chainstore stats`: rows and bytes of every table, commit-log and memtable bytes, the
-//! indexer checkpoint and the head.
+//! indexer checkpoint and the head, and space amplification: the backend's and the log's bytes
+//! on disk against the live bytes they hold.
 
 use std::fmt::Write as _;
 use std::io::{IsTerminal as _, Write as _};
@@ -10,8 +11,7 @@ use chainstore_json::output::{quantity, stats_json};
 use serde_json::{Value, json};
 
 use crate::Global;
-use crate::json_out::out;
-use crate::json_out::{self, print};
+use crate::json_out::{self, out, print};
 
 /// Options of `chainstore stats`.
 #[derive(Debug, clap::Args)]
@@ -36,6 +36,7 @@ pub(crate) fn run(global: &Global, args: Args) -> anyhow::Result<()> {
     let progress = std::io::stderr().is_terminal();
     let names = read.tables()?;
     let mut tables = Vec::with_capacity(names.len());
+    let mut live = 0;
     for (i, name) in names.iter().enumerate() {
         let label = format!("scanning table {}/{}: {name}", i + 1, names.len());
         let size = scan(&read, name, |rows| {
@@ -43,6 +44,7 @@ pub(crate) fn run(global: &Global, args: Args) -> anyhow::Result<()> {
                 eprint!("\r{label} ({rows} rows)\x1b[K");
             }
         })?;
+        live += size.bytes;
         tables.push(json!({
             "name": name,
             "rows": quantity(size.rows),
@@ -54,6 +56,15 @@ pub(crate) fn run(global: &Global, args: Args) -> anyhow::Result<()> {
         let _ = std::io::stderr().flush();
     }
     let mut doc = stats_json(head.as_ref(), &stats);
+    let log_disk = disk_usage(&store.database().path().join("wal"))?;
+    doc["space"] = json!({
+        "liveBytes": quantity(live),
+        "backendBytes": quantity(stats.backend_bytes),
+        "backendAmplification": amplification(stats.backend_bytes, live),
+        "logDiskBytes": quantity(log_disk),
+        "logLiveBytes": quantity(stats.wal_bytes),
+        "logAmplification": amplification(log_disk, stats.wal_bytes),
+    });
     doc["tables"] = Value::Array(tables);
     if args.json {
         print(&doc, true)
@@ -92,4 +103,31 @@ fn scan(read: &ReadTxn, table: &str, progress: impl Fn(u64)) -> anyhow::Result<T
         }
     }
     Ok(size)
+}
+
+/// `disk ÷ live`, to two decimals (`null` when nothing is live).
+fn amplification(disk: u64, live: u64) -> Value {
+    if live == 0 {
+        return Value::Null;
+    }
+    json!((disk as f64 / live as f64 * 100.0).round() / 100.0)
+}
+
+/// Bytes the files in `dir` take on disk (allocated blocks: a preallocated log segment counts
+/// whole), 0 if `dir` does not exist.
+fn disk_usage(dir: &std::path::Path) -> anyhow::Result<u64> {
+    use std::os::unix::fs::MetadataExt as _;
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(anyhow::Error::new(e).context(format!("reading {}", dir.display()))),
+    };
+    let mut bytes = 0;
+    for entry in entries {
+        let meta = entry?.metadata()?;
+        if meta.is_file() {
+            bytes += meta.blocks() * 512;
+        }
+    }
+    Ok(bytes)
 }

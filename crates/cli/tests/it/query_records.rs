@@ -112,6 +112,9 @@ fn receipt_has_the_committed_logs_status_and_gas() {
 fn stats_counts_every_table() {
     let f = Fixture::new();
     let v = f.json(&["stats"]);
+    // The backend file after `stats` (closing the store, it may have grown past what `stats`
+    // saw; opening it below may grow it again).
+    let redb = std::fs::metadata(f.dir.path().join("data.redb")).unwrap().len();
     assert_keys(
         &v,
         &[
@@ -122,6 +125,7 @@ fn stats_counts_every_table() {
             "logBytes",
             "memtableBytes",
             "backendBytes",
+            "space",
             "tables",
         ],
     );
@@ -157,6 +161,7 @@ fn stats_counts_every_table() {
     let names = read.tables().unwrap();
     let tables = v["tables"].as_array().unwrap();
     assert_eq!(tables.len(), names.len());
+    let mut live = 0;
     for (t, name) in tables.iter().zip(&names) {
         assert_keys(t, &["name", "rows", "bytes"]);
         assert_eq!(t["name"], name.as_str());
@@ -168,7 +173,19 @@ fn stats_counts_every_table() {
         }
         assert_eq!(t["rows"], q(n), "{name}");
         assert_eq!(t["bytes"], q(bytes), "{name}");
+        live += bytes;
     }
+
+    // Space: live bytes are the tables' bytes; the backend's are its file's.
+    let space = &v["space"];
+    let number = |key: &str| u64::from_str_radix(&space[key].as_str().unwrap()[2..], 16).unwrap();
+    assert_eq!(number("liveBytes"), live);
+    let backend = number("backendBytes");
+    assert!(backend > 0 && backend <= redb, "{space}, the file has {redb} bytes");
+    let amplification = space["backendAmplification"].as_f64().unwrap();
+    assert!((amplification - backend as f64 / live as f64).abs() <= 0.005, "{space}");
+    assert!(number("logDiskBytes") >= number("logLiveBytes"), "{space}");
+    assert!(number("logDiskBytes") > 0, "{space}");
 }
 
 #[test]
