@@ -192,10 +192,9 @@ fn summary(store: &ChainStore, dir: &Path, run: &Run) -> anyhow::Result<()> {
     store.database().flush()?;
     let stats = store.database().stats();
     outln!(
-        "  disk size         {:>10.1} MiB (redb {:.1} MiB; commit log: preallocated {} MiB segments, {:.1} MiB live)\n",
+        "  disk size         {:>10.1} MiB (redb {:.1} MiB; commit log: {:.1} MiB live in preallocated segments)\n",
         dir_size(dir) as f64 / 1048576.0,
         stats.backend_bytes as f64 / 1048576.0,
-        chainstore_engine::wal::WalOptions::default().segment_size >> 20,
         stats.wal_bytes as f64 / 1048576.0
     );
     Ok(())

@@ -53,9 +53,15 @@ pub enum Durability {
 /// Options of the commit log.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct WalOptions {
-    /// Size of each segment file, preallocated with zeros (default 64 MiB). A record must fit in
-    /// one segment: at most `segment_size - 77` bytes of payload.
+    /// Size of a full segment file, preallocated with zeros (default 64 MiB). A record must fit
+    /// in one segment: at most `segment_size - 77` bytes of payload.
     pub segment_size: u64,
+    /// Size of the first segment a log creates when it opens (default 1 MiB); each later
+    /// segment doubles the one before, up to `segment_size`, and is at least large enough for
+    /// the record that starts it. A small store costs a small log, and a busy one reaches full
+    /// segments after a few rollovers. Every segment is still preallocated whole when it is
+    /// created, so appends never change a file's size.
+    pub initial_segment_size: u64,
     /// Limit on the bytes of live log data (headers and records of segments not yet truncated);
     /// an append that would exceed it fails with [`WalError::QuotaExceeded`].
     pub max_bytes: Option<u64>,
@@ -65,7 +71,12 @@ pub struct WalOptions {
 
 impl Default for WalOptions {
     fn default() -> Self {
-        Self { segment_size: 64 << 20, max_bytes: None, recovery: RecoveryMode::default() }
+        Self {
+            segment_size: 64 << 20,
+            initial_segment_size: 1 << 20,
+            max_bytes: None,
+            recovery: RecoveryMode::default(),
+        }
     }
 }
 

@@ -173,10 +173,10 @@ impl Wal {
                     number,
                     first_seq: next_seq,
                     prev_last_seq: prev_last,
-                    segment_len: opts.segment_size,
+                    segment_len: segment_len(&opts, 0, 0),
                     salt: fresh_salt(),
                 };
-                let file = create_segment(&*vfs, dir, header, opts.segment_size)
+                let file = create_segment(&*vfs, dir, header, header.segment_len)
                     .map_err(WalError::io(segment_path(dir, number)))?;
                 vfs.sync_dir(dir).map_err(WalError::io(dir))?;
                 segments.push_back(SegmentInfo {
@@ -190,7 +190,7 @@ impl Wal {
                     salt: header.salt,
                     file,
                     end: SEGMENT_HEADER_LEN as u64,
-                    capacity: opts.segment_size,
+                    capacity: header.segment_len,
                     buf: Vec::new(),
                 }
             }
@@ -499,7 +499,7 @@ impl Wal {
 
     /// Creates a new segment and makes its directory entry durable.
     fn create_segment(&self, header: SegmentHeader) -> std::io::Result<Arc<dyn VfsFile>> {
-        let file = create_segment(&*self.vfs, &self.dir, header, self.opts.segment_size)?;
+        let file = create_segment(&*self.vfs, &self.dir, header, header.segment_len)?;
         self.lock_state().used_bytes += SEGMENT_HEADER_LEN as u64;
         match self.vfs.sync_dir(&self.dir) {
             Ok(()) => Ok(file),
@@ -521,12 +521,12 @@ impl Wal {
             if offset + len > capacity {
                 number += 1;
                 offset = SEGMENT_HEADER_LEN as u64;
-                capacity = self.opts.segment_size;
+                capacity = segment_len(&self.opts, capacity, len);
                 let header = SegmentHeader {
                     number,
                     first_seq: p.seq,
                     prev_last_seq: p.seq - 1,
-                    segment_len: self.opts.segment_size,
+                    segment_len: capacity,
                     salt: fresh_salt(),
                 };
                 chunks.push(Chunk { new: Some(header), offset, records: i..i, len: 0 });
@@ -601,7 +601,7 @@ impl Wal {
                 io.number = h.number;
                 io.salt = h.salt;
                 io.file = file;
-                io.capacity = self.opts.segment_size;
+                io.capacity = h.segment_len;
                 segments.push_back(SegmentInfo {
                     number: h.number,
                     prev_last_seq: h.prev_last_seq,
@@ -646,6 +646,15 @@ fn failure(dir: &Path, err: std::io::Error) -> Failure {
     } else {
         Failure::Poison(format!("write to the log failed: {err}"))
     }
+}
+
+/// The length of a new segment: double the one before (`previous`, 0 for the first segment a
+/// log creates when it opens, which gets `initial_segment_size`), at least the header and the
+/// `record` bytes that start it, at most `segment_size` (which every record fits).
+fn segment_len(opts: &WalOptions, previous: u64, record: u64) -> u64 {
+    let min = (SEGMENT_HEADER_LEN + RECORD_HEADER_LEN + 1) as u64;
+    let grown = if previous == 0 { opts.initial_segment_size } else { previous.saturating_mul(2) };
+    grown.max(SEGMENT_HEADER_LEN as u64 + record).max(min).min(opts.segment_size)
 }
 
 /// Creates a segment atomically: a temporary file gets the header and zeros up to `size` and is

@@ -24,7 +24,13 @@ fn value(n: u64) -> Vec<u8> {
 fn options(backend: &BackendChoice, segment_size: u64) -> Options {
     Options {
         backend: backend.clone(),
-        wal: WalOptions { segment_size, ..WalOptions::default() },
+        // Every segment at its full size from the start: `BackendFirst` needs its one segment
+        // made before the disk is filled.
+        wal: WalOptions {
+            segment_size,
+            initial_segment_size: segment_size,
+            ..WalOptions::default()
+        },
         index_batch_bytes: 256 << 10,
         index_interval: Duration::from_millis(10),
         ..Options::default()

@@ -143,3 +143,46 @@ fn from_seq_past_the_log_skips_ahead_with_a_new_segment() {
     assert_eq!(seqs, vec![1, 2, 3, 4, 5, 20]);
     assert_eq!(report.dropped, None);
 }
+
+/// Segments start at `initial_segment_size` and double up to `segment_size`; a record larger
+/// than the next size gets a segment that fits it; every file is preallocated to its header's
+/// length, and everything reads back after a reopen.
+#[test]
+fn segments_grow_by_doubling_up_to_the_segment_size() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = WalOptions {
+        segment_size: 64 << 10,
+        initial_segment_size: 4 << 10,
+        ..WalOptions::default()
+    };
+    let (wal, _, _) = open_collect(Arc::new(RealFs), dir.path(), opts, 1).unwrap();
+    let mut written = Vec::new();
+    // 1,000-byte records fill 4, 8, 16, 32 and then 64 KiB segments.
+    for i in 0..200u32 {
+        let payload = vec![i as u8; 1000];
+        written.push((wal.append(1, &payload, Durability::Immediate).unwrap(), payload));
+    }
+    // A 20 KB record after a full segment still gets a full one; write it where the next
+    // segment would be small: reopen (the first new segment is 4 KiB again) and append it.
+    drop(wal);
+    let (wal, _, _) = open_collect(Arc::new(RealFs), dir.path(), opts, 1).unwrap();
+    let big = vec![9u8; 20_000];
+    written.push((wal.append(1, &big, Durability::Immediate).unwrap(), big));
+    drop(wal);
+
+    let mut sizes: Vec<(String, u64)> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap())
+        .map(|e| (e.file_name().to_string_lossy().into_owned(), e.metadata().unwrap().len()))
+        .collect();
+    sizes.sort();
+    let sizes: Vec<u64> = sizes.into_iter().map(|(_, len)| len).collect();
+    assert_eq!(&sizes[..5], [4 << 10, 8 << 10, 16 << 10, 32 << 10, 64 << 10], "{sizes:?}");
+    assert!(sizes[5..sizes.len() - 1].iter().all(|&s| s == 64 << 10), "{sizes:?}");
+    // The reopen continued in the last segment if the big record fitted there, or started a
+    // segment at least large enough for it.
+    assert!(sizes.iter().all(|&s| s <= 64 << 10), "{sizes:?}");
+    let (_, _, seen) = open_collect(Arc::new(RealFs), dir.path(), opts, 1).unwrap();
+    let seen: Vec<(u64, Vec<u8>)> = seen.into_iter().map(|(s, _, p)| (s, p)).collect();
+    assert_eq!(seen, written);
+}

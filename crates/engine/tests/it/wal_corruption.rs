@@ -181,7 +181,7 @@ fn scratch_dir() -> tempfile::TempDir {
 }
 
 fn opts(mode: RecoveryMode) -> WalOptions {
-    WalOptions { segment_size: SEGMENT_SIZE, max_bytes: None, recovery: mode }
+    WalOptions { segment_size: SEGMENT_SIZE, recovery: mode, ..WalOptions::default() }
 }
 
 /// Which record of a segment.

@@ -38,10 +38,16 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(64))]
 
     #[test]
-    fn records_round_trip(segment_size in 700u64..4096, ops in prop::collection::vec(op(), 1..120)) {
+    fn records_round_trip(
+        segment_size in 700u64..4096,
+        initial_segment_size in 0u64..4096,
+        ops in prop::collection::vec(op(), 1..120),
+    ) {
         let dir = Path::new("/wal");
         let fs = FaultFs::new();
-        let opts = WalOptions { segment_size, ..WalOptions::default() };
+        // Segments grow from `initial_segment_size` (clamped to what a record needs and to
+        // `segment_size`) by doubling.
+        let opts = WalOptions { segment_size, initial_segment_size, ..WalOptions::default() };
         // The model: every record with seq >= `from`, in order.
         let mut model: Vec<Rec> = Vec::new();
         let mut from = 1;

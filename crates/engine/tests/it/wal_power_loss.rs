@@ -13,7 +13,8 @@ const THREADS: u64 = 4;
 const PER_THREAD: u64 = 50;
 
 fn opts() -> WalOptions {
-    WalOptions { segment_size: 2048, ..WalOptions::default() }
+    // Segments of 256, 512, 1024, then 2048 bytes: the cut points include growing segments.
+    WalOptions { segment_size: 2048, initial_segment_size: 256, ..WalOptions::default() }
 }
 
 /// The payload a workload thread writes for its `n`-th record: self-describing, so recovery can
