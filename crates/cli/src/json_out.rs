@@ -143,6 +143,13 @@ const DECIMAL_FIELDS: &[&str] = &[
     "accounts",
     "slots",
     "codes",
+    "backups",
+    "rawBytes",
+    "referencedBytes",
+    "newChunks",
+    "writtenBytes",
+    "chunksRemoved",
+    "bytesFreed",
 ];
 
 /// The readable form of a document: aligned `key: value` lines, nested values indented,
