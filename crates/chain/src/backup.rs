@@ -1082,3 +1082,92 @@ pub fn rekey_backups(
     drop(d);
     Ok(check)
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "test code: a failure is a test failure")]
+
+    use super::*;
+
+    /// The rows of a table of `n` rows with hashed keys, in key order, as a backup cuts them:
+    /// the chunks' raw bytes.
+    fn cut(rows: &BTreeMap<Vec<u8>, Vec<u8>>) -> Vec<Vec<u8>> {
+        let (mut chunks, mut raw) = (Vec::new(), Vec::new());
+        for (k, v) in rows {
+            let before = raw.len();
+            raw.extend_from_slice(&(k.len() as u32).to_le_bytes());
+            raw.extend_from_slice(k);
+            raw.extend_from_slice(&(v.len() as u32).to_le_bytes());
+            raw.extend_from_slice(v);
+            if ends_chunk(k, raw.len() - before, raw.len()) {
+                chunks.push(std::mem::take(&mut raw));
+            }
+        }
+        if !raw.is_empty() {
+            chunks.push(raw);
+        }
+        chunks
+    }
+
+    #[test]
+    fn boundaries_survive_an_insert_elsewhere_and_chunks_average_the_target() {
+        let key = |i: u64| blake3::hash(&i.to_le_bytes()).as_bytes().to_vec();
+        let mut rows: BTreeMap<Vec<u8>, Vec<u8>> =
+            (0..20_000u64).map(|i| (key(i), vec![i as u8; 40 + (i % 50) as usize])).collect();
+        let before = cut(&rows);
+        let total: usize = before.iter().map(Vec::len).sum();
+        let average = total / before.len();
+        assert!((10 << 10..24 << 10).contains(&average), "average chunk {average} bytes");
+        assert!(before.iter().all(|c| c.len() <= CHUNK_MAX + 200));
+        // One row inserted and one changed: at most 4 chunks differ (each edit touches its
+        // own chunk, and may move the boundary after it).
+        rows.insert(key(1_000_000), vec![1; 64]);
+        rows.insert(key(77), vec![2; 70]);
+        let after = cut(&rows);
+        let old: HashSet<&Vec<u8>> = before.iter().collect();
+        let new = after.iter().filter(|c| !old.contains(c)).count();
+        assert!((1..=4).contains(&new), "{new} of {} chunks changed", after.len());
+        // Rows parse back.
+        let parsed: Vec<_> = after
+            .iter()
+            .flat_map(|c| Rows::new(c).map(Option::unwrap).collect::<Vec<_>>())
+            .collect();
+        assert_eq!(parsed.len(), rows.len());
+        assert!(parsed.iter().zip(&rows).all(|((k, v), (rk, rv))| *k == rk && *v == rv));
+        assert_eq!(Rows::new(&[5, 0, 0, 0, 1]).collect::<Vec<_>>(), [None]);
+    }
+
+    #[test]
+    fn dates_and_key_files() {
+        assert_eq!(civil_from_days(0), (1970, 1, 1));
+        assert_eq!(civil_from_days(11_016), (2000, 2, 29));
+        assert_eq!(civil_from_days(20_429), (2025, 12, 7));
+        let dir = tempfile::tempdir().unwrap();
+        let raw = dir.path().join("raw");
+        fs::write(&raw, [0xabu8; 32]).unwrap();
+        let hexed = dir.path().join("hex");
+        fs::write(&hexed, format!("0x{}\n", "ab".repeat(32))).unwrap();
+        let (a, b) = (BackupKey::from_file(&raw).unwrap(), BackupKey::from_file(&hexed).unwrap());
+        assert_eq!(a.id(), b.id());
+        assert_eq!(a.id().len(), 2 * KEY_ID_LEN);
+        assert!(!format!("{a:?}").contains("abab"));
+        fs::write(&raw, [0xab; 31]).unwrap();
+        let e = BackupKey::from_file(&raw).unwrap_err().to_string();
+        assert!(e.contains("32 raw bytes or 64 hex digits"), "{e}");
+    }
+
+    #[test]
+    fn a_sealed_object_is_bound_to_its_key_and_name() {
+        let key = BackupKey::from_bytes([9; 32]);
+        let d = Dest { root: PathBuf::from("/nowhere"), key: Some(&key), _lock: None };
+        let sealed = d.seal("chunks/aa", b"hello".to_vec()).unwrap();
+        assert_eq!(d.unseal(Path::new("x"), "chunks/aa", sealed.clone()).unwrap(), b"hello");
+        let e = d.unseal(Path::new("x"), "chunks/bb", sealed.clone()).unwrap_err().to_string();
+        assert!(e.contains("authentication tag"), "{e}");
+        let other = BackupKey::from_bytes([8; 32]);
+        let d2 = Dest { root: PathBuf::from("/nowhere"), key: Some(&other), _lock: None };
+        let e = d2.unseal(Path::new("x"), "chunks/aa", sealed).unwrap_err().to_string();
+        assert!(e.contains("the key does not match"), "{e}");
+        assert_ne!(d.address(b"hello"), blake3::hash(b"hello").to_hex().to_string());
+    }
+}

@@ -422,3 +422,79 @@ fn keep_one_removes_unreferenced_chunks_and_the_rest_verifies_deep() {
         serde_json::to_value(infos[39].state_root).unwrap()
     );
 }
+
+/// Copies the files of `from` into `to` (made if needed), recursively.
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        if e.file_type().unwrap().is_dir() {
+            copy_tree(&e.path(), &to.join(e.file_name()));
+        } else {
+            std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+        }
+    }
+}
+
+#[test]
+fn a_rekey_stopped_either_side_of_its_commit_point_leaves_a_whole_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let (src, old_dir, new_dir) =
+        (dir.path().join("src"), dir.path().join("old"), dir.path().join("new"));
+    let (old_key, new_key) = (dir.path().join("old.key"), dir.path().join("new.key"));
+    std::fs::write(&old_key, [1u8; 32]).unwrap();
+    std::fs::write(&new_key, [2u8; 32]).unwrap();
+    let (old_key, new_key) = (old_key.to_str().unwrap(), new_key.to_str().unwrap());
+    let store = open(&src);
+    let infos = commit(&store, &synth_blocks(30, 17));
+    store.close().unwrap();
+    run_ok(&src, &["backup", "create", old_dir.to_str().unwrap(), "--key-file", old_key], b"");
+    copy_tree(&old_dir, &new_dir);
+    let new_arg = new_dir.to_str().unwrap();
+    run_ok(
+        &src,
+        &["backup", "rekey", new_arg, "--key-file", old_key, "--new-key-file", new_key],
+        b"",
+    );
+    let root = serde_json::to_value(infos[29].state_root).unwrap();
+
+    // Stopped after the commit point (the new marker in place) and before the new manifests
+    // were moved in: the old manifests and both sets of chunks are there, the new manifests in
+    // rekey/. The next command, with the new key, finishes the move and sees a whole backup.
+    let after = dir.path().join("after");
+    copy_tree(&old_dir, &after);
+    copy_tree(&new_dir.join("chunks"), &after.join("chunks"));
+    copy_tree(&new_dir.join("backups"), &after.join("rekey").join("backups"));
+    std::fs::copy(new_dir.join("BACKUP"), after.join("BACKUP")).unwrap();
+    let after_arg = after.to_str().unwrap();
+    let stderr = run_err(&src, &["backup", "list", after_arg, "--key-file", old_key]);
+    assert!(stderr.contains("the key does not match this backup's key"), "{stderr}");
+    let deep =
+        json(&src, &["backup", "verify", after_arg, "--key-file", new_key, "--deep", "--json"]);
+    assert_eq!(deep["deep"]["head"]["stateRoot"], root);
+    assert!(!after.join("rekey").exists());
+
+    // Stopped before the commit point: the old key still opens a whole backup, and the next
+    // writer drops the stage.
+    let before = dir.path().join("before");
+    copy_tree(&old_dir, &before);
+    copy_tree(&new_dir.join("chunks"), &before.join("chunks"));
+    copy_tree(&new_dir.join("backups"), &before.join("rekey").join("backups"));
+    std::fs::copy(new_dir.join("BACKUP"), before.join("rekey").join("BACKUP")).unwrap();
+    let before_arg = before.to_str().unwrap();
+    let deep =
+        json(&src, &["backup", "verify", before_arg, "--key-file", old_key, "--deep", "--json"]);
+    assert_eq!(deep["deep"]["head"]["stateRoot"], root);
+    assert!(before.join("rekey").exists(), "a reader removed the stage");
+    let made = json(
+        &src,
+        &["backup", "create", before_arg, "--key-file", old_key, "--keep", "1", "--json"],
+    );
+    assert!(!before.join("rekey").exists());
+    // The same store under the same key: nothing new to write; and retention removed the
+    // chunks the stopped rekey wrote, which no manifest references.
+    assert_eq!(quantity(&made["newChunks"]), 0);
+    let left: Vec<String> = chunk_files(&before).into_keys().collect();
+    assert_eq!(left, chunk_files(&old_dir).into_keys().collect::<Vec<_>>());
+    run_ok(&src, &["backup", "verify", before_arg, "--key-file", old_key], b"");
+}
