@@ -338,8 +338,9 @@ fn an_encrypted_backup_needs_its_key() {
         deep["deep"]["head"]["stateRoot"],
         serde_json::to_value(infos[39].state_root).unwrap()
     );
+    // The directory's key is now the one that was wrong before. A flipped byte in a sealed
+    // chunk fails its authentication tag.
     let key = wrong;
-    // A flipped byte in a sealed chunk fails its authentication tag.
     let files = chunk_files(&dest);
     let (name, victim) = files.iter().next().unwrap();
     let mut bytes = std::fs::read(victim).unwrap();
@@ -383,7 +384,7 @@ fn restore_to_a_block_gives_that_blocks_root() {
     run_ok(&src, &["backup", "create", dest_arg], b"");
     let below = dir.path().join("below");
     let stderr = run_err(&below, &["restore", dest_arg, below.to_str().unwrap(), "--block", "20"]);
-    assert!(stderr.contains("pruned"), "{stderr}");
+    assert!(stderr.contains("state history for block 20 was pruned"), "{stderr}");
     assert!(!below.exists(), "the refused restore left {below:?}");
 }
 
