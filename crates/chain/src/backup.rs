@@ -682,9 +682,10 @@ impl ChainStore {
         key: Option<&BackupKey>,
         progress: &mut dyn FnMut(&BackupProgress),
     ) -> Result<BackupManifest> {
-        let d = Dest::create_or_open(dest, key)?;
         let r = self.db.begin_read();
+        // Before the directory is made: an empty store leaves nothing behind.
         let head = head_in(&r)?.ok_or(ChainError::Empty)?;
+        let d = Dest::create_or_open(dest, key)?;
         let mut w = ChunkWriter {
             dest: &d,
             written: HashSet::new(),
@@ -711,7 +712,8 @@ impl ChainStore {
                 if ends_chunk(&k, raw.len() - before, raw.len()) {
                     table.chunks.push(w.put(&raw, rows)?);
                     table.raw_bytes += raw.len() as u64;
-                    (rows, raw) = (0, Vec::with_capacity(CHUNK_MAX + 4096));
+                    rows = 0;
+                    raw.clear();
                     progress(&w.progress);
                 }
             }
