@@ -897,15 +897,19 @@ pub fn restore_backup(
     let created = !dir.exists();
     if !created {
         let mut entries = fs::read_dir(dir).map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotADirectory => bad(dir, "not a directory"),
+            std::io::ErrorKind::NotADirectory => ChainError::RestoreTarget {
+                path: dir.to_path_buf(),
+                detail: "not a directory".into(),
+            },
             _ => io(dir)(e),
         })?;
         if entries.next().is_some() {
-            return Err(bad(
-                dir,
-                "the directory is not empty: restore only into a new or empty directory (nothing \
-                 was changed)",
-            ));
+            return Err(ChainError::RestoreTarget {
+                path: dir.to_path_buf(),
+                detail: "the directory is not empty: restore only into a new or empty directory \
+                         (nothing was changed)"
+                    .into(),
+            });
         }
     }
     let restored = restore_into(&d, &manifest, dir, block, options, progress);

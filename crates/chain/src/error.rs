@@ -159,6 +159,14 @@ pub enum ChainError {
         /// What is wrong, naming the chunk or backup where one is at fault.
         detail: String,
     },
+    /// A restore's target directory cannot be used (it is not empty, or not a directory).
+    #[error("cannot restore into {}: {detail}", path.display())]
+    RestoreTarget {
+        /// The target directory.
+        path: std::path::PathBuf,
+        /// What is wrong.
+        detail: String,
+    },
     /// Reading or writing a backup file failed.
     #[error("backup {}: {source}", path.display())]
     BackupIo {

@@ -271,14 +271,14 @@ fn tick(bar: &indicatif::ProgressBar, p: &BackupProgress, verb: &str) {
     ));
 }
 
-/// A backup without its chunk lists: id, time, head, tables and totals.
+/// A backup without its table and chunk lists: id, time, head and totals.
 fn summary_json(m: &BackupManifest) -> Value {
     let t = &m.totals;
     json!({
         "id": m.id,
         "created": m.created,
         "head": head_json(m.head.number, m.head.hash, m.head.state_root),
-        "tables": m.tables.iter().map(|t| t.name.clone()).collect::<Vec<_>>(),
+        "tables": quantity(t.tables),
         "rows": quantity(t.rows),
         "chunks": quantity(t.chunks),
         "rawBytes": quantity(t.raw_bytes),

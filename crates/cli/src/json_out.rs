@@ -144,6 +144,7 @@ const DECIMAL_FIELDS: &[&str] = &[
     "slots",
     "codes",
     "backups",
+    "tables",
     "rawBytes",
     "referencedBytes",
     "newChunks",

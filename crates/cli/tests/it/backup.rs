@@ -271,7 +271,7 @@ fn damage_a_wrong_target_and_a_missing_chunk_are_named() {
     std::fs::create_dir(&full).unwrap();
     std::fs::write(full.join("keep.txt"), b"mine").unwrap();
     let stderr = run_err(&full, &["restore", dest_arg, full.to_str().unwrap()]);
-    assert!(stderr.contains("not empty"), "{stderr}");
+    assert!(stderr.contains("cannot restore into") && stderr.contains("not empty"), "{stderr}");
     let left: Vec<_> = std::fs::read_dir(&full).unwrap().map(|e| e.unwrap().file_name()).collect();
     assert_eq!(left, ["keep.txt"]);
     assert_eq!(std::fs::read(full.join("keep.txt")).unwrap(), b"mine");
