@@ -261,6 +261,14 @@ fn damage_a_wrong_target_and_a_missing_chunk_are_named() {
     let stderr = run_err(&src, &["backup", "verify", dest_arg]);
     assert!(stderr.contains(&format!("chunk {} is missing", shared[1])), "{stderr}");
 
+    // A damaged manifest: named by its backup's id.
+    let manifest = dest.join("backups").join(format!("{}.json", ids[0]));
+    let text = std::fs::read(&manifest).unwrap();
+    std::fs::write(&manifest, &text[..text.len() / 2]).unwrap();
+    let stderr = run_err(&src, &["backup", "verify", dest_arg]);
+    assert!(stderr.contains(&format!("backup {}: ", ids[0])), "{stderr}");
+    assert!(stderr.contains("not a backup manifest"), "{stderr}");
+
     // Not a backup directory, for every command.
     let stderr = run_err(&src, &["backup", "list", src.to_str().unwrap()]);
     assert!(stderr.contains("not a backup directory"), "{stderr}");
