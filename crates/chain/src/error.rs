@@ -150,6 +150,31 @@ pub enum ChainError {
         /// The error.
         source: std::io::Error,
     },
+    /// A backup directory, manifest or chunk is malformed, damaged or missing, the key does not
+    /// fit, or a restore's target cannot be used.
+    #[error("backup {}: {detail}", path.display())]
+    Backup {
+        /// The directory or file at fault.
+        path: std::path::PathBuf,
+        /// What is wrong, naming the chunk or backup where one is at fault.
+        detail: String,
+    },
+    /// A restore's target directory cannot be used (it is not empty, or not a directory).
+    #[error("cannot restore into {}: {detail}", path.display())]
+    RestoreTarget {
+        /// The target directory.
+        path: std::path::PathBuf,
+        /// What is wrong.
+        detail: String,
+    },
+    /// Reading or writing a backup file failed.
+    #[error("backup {}: {source}", path.display())]
+    BackupIo {
+        /// The file.
+        path: std::path::PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
     /// The database failed.
     #[error(transparent)]
     Db(#[from] chainstore_engine::db::Error),

@@ -22,6 +22,7 @@
 
 mod apply;
 mod at;
+mod backup;
 mod cache;
 mod cursors;
 mod error;
@@ -42,6 +43,11 @@ mod types;
 mod unwind;
 mod verify;
 
+pub use backup::{
+    BACKUP_CHUNK_TARGET, BackupCheck, BackupHead, BackupKey, BackupManifest, BackupProgress,
+    BackupPruneReport, BackupTotals, ChunkRef, TableManifest, list_backups, prune_backups,
+    rekey_backups, restore_backup, verify_backups,
+};
 pub use cache::CacheStats;
 pub use chainstore_trie::{AccountProof, StorageProof};
 pub use error::{ChainError, Result};

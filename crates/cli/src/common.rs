@@ -38,7 +38,7 @@ impl Global {
     }
 
     /// The engine's backend for `--backend`.
-    fn backend_choice(&self) -> anyhow::Result<BackendChoice> {
+    pub(crate) fn backend_choice(&self) -> anyhow::Result<BackendChoice> {
         match self.backend.as_str() {
             "redb" => Ok(BackendChoice::Redb(Default::default())),
             #[cfg(feature = "rocksdb")]

@@ -146,6 +146,14 @@ const DECIMAL_FIELDS: &[&str] = &[
     "accounts",
     "slots",
     "codes",
+    "backups",
+    "tables",
+    "rawBytes",
+    "referencedBytes",
+    "newChunks",
+    "writtenBytes",
+    "chunksRemoved",
+    "bytesFreed",
 ];
 
 /// The readable form of a document: aligned `key: value` lines, nested values indented,

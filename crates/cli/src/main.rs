@@ -5,6 +5,7 @@
 
 mod account;
 mod args;
+mod backup;
 mod bench;
 mod block;
 mod common;
@@ -102,6 +103,11 @@ enum Command {
     Verify(verify::Args),
     /// State snapshots: export the state as of a block, start a store from one, inspect one.
     Snapshot(snapshot::Args),
+    /// Incremental, content-addressed (optionally encrypted) backups of every table: create,
+    /// list, verify.
+    Backup(backup::Args),
+    /// Restore a backup into a new store directory, optionally unwound to a block.
+    Restore(backup::RestoreArgs),
     /// Per-table rows and bytes, log and memtable bytes, checkpoint, head.
     Stats(stats::Args),
     /// Index everything, then reclaim free space in the backend.
@@ -137,6 +143,8 @@ fn main() -> std::process::ExitCode {
         Command::Prune(a) => prune::run(&cli.global, a),
         Command::Verify(a) => verify::run(&cli.global, a),
         Command::Snapshot(a) => snapshot::run(&cli.global, a),
+        Command::Backup(a) => backup::run(&cli.global, a),
+        Command::Restore(a) => backup::restore(&cli.global, a),
         Command::Stats(a) => stats::run(&cli.global, a),
         Command::Compact(a) => compact::run(&cli.global, a),
         Command::Wal(a) => wal::run(&cli.global, a),

@@ -1,6 +1,7 @@
 //! Integration tests of the `chainstore` binary.
 
 mod backends;
+mod backup;
 mod bench_chain;
 mod block_line_fuzz_check;
 mod block_line_fuzz_corpus;
