@@ -214,6 +214,14 @@ pub struct BackupProgress {
     pub file_bytes: u64,
 }
 
+/// Hands `p` to the caller's progress callback and to the metrics
+/// (`chainstore_backup_rows{op}`, `chainstore_backup_bytes{op}`, `docs/metrics.md`).
+fn report(op: &'static str, progress: &mut dyn FnMut(&BackupProgress), p: &BackupProgress) {
+    metrics::gauge!("chainstore_backup_rows", "op" => op).set(p.rows as f64);
+    metrics::gauge!("chainstore_backup_bytes", "op" => op).set(p.file_bytes as f64);
+    progress(p);
+}
+
 /// What retention removed.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct BackupPruneReport {
@@ -714,14 +722,14 @@ impl ChainStore {
                     table.raw_bytes += raw.len() as u64;
                     rows = 0;
                     raw.clear();
-                    progress(&w.progress);
+                    report("backup", progress, &w.progress);
                 }
             }
             if rows > 0 {
                 table.chunks.push(w.put(&raw, rows)?);
                 table.raw_bytes += raw.len() as u64;
                 raw.clear();
-                progress(&w.progress);
+                report("backup", progress, &w.progress);
             }
             w.totals.rows += table.rows;
             tables.push(table);
@@ -863,7 +871,7 @@ pub fn verify_backups(
         check.chunks += 1;
         p.chunks += 1;
         p.file_bytes += c.stored;
-        progress(&p);
+        report("verify", progress, &p);
     }
     if problems.is_empty() {
         Ok(check)
@@ -954,12 +962,12 @@ fn restore_into(
                 txn.commit()?;
                 txn = store.db.begin_write();
                 pending = 0;
-                progress(&p);
+                report("restore", progress, &p);
             }
         }
     }
     txn.commit()?;
-    progress(&p);
+    report("restore", progress, &p);
     let head = store.head()?.ok_or(ChainError::Empty)?;
     let expected = &manifest.head;
     if (head.number, head.hash, head.state_root)
@@ -1054,7 +1062,7 @@ pub fn rekey_backups(
                 p.chunks += 1;
                 p.raw_bytes += raw.len() as u64;
                 p.file_bytes += stored;
-                progress(&p);
+                report("rekey", progress, &p);
                 moved.insert(c.hash.clone(), (hash, stored));
             }
             if let Some((hash, stored)) = moved.get(&c.hash) {
