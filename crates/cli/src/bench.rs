@@ -39,6 +39,9 @@ enum Scenario {
     /// eth_getBalance, eth_getProof, eth_getLogs and eth_getBlockByNumber over HTTP with
     /// concurrent clients, idle and while ingesting, vs the same queries through the library.
     Rpc(ChainArgs),
+    /// A full backup (rows/s, MB/s) vs raw write of as many bytes, and an incremental backup's
+    /// written bytes vs the bytes that changed.
+    Backup(ChainArgs),
     /// State snapshot export and import (accounts/s, MB/s) vs raw sequential write and read of
     /// the same bytes.
     Snapshot(ChainArgs),
@@ -201,6 +204,16 @@ pub(crate) fn run(args: BenchArgs) -> anyhow::Result<()> {
             let work = work_dir(a.dir.clone(), "rpc")?;
             let report = run(&config, work.path(), &mut |m| eprintln!("{m}"))
                 .context("rpc benchmark failed")?;
+            print(&report, a.json)
+        }
+        Scenario::Backup(a) => {
+            use chainstore_bench::backup::{BackupConfig, run};
+            let mut config = if a.quick { BackupConfig::quick() } else { BackupConfig::standard() };
+            config.accounts = a.accounts.unwrap_or(config.accounts);
+            config.blocks = a.blocks.map_or(config.blocks, |b| b as u64);
+            let work = work_dir(a.dir.clone(), "backup")?;
+            let report = run(&config, work.path(), &mut |m| eprintln!("{m}"))
+                .context("backup benchmark failed")?;
             print(&report, a.json)
         }
         Scenario::Snapshot(a) => {

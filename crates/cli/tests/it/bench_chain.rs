@@ -1,4 +1,4 @@
-//! `bench commit-latency`, `ingest`, `reads`, `history`, `rpc` and `snapshot` with `--quick --json`: one JSON
+//! `bench commit-latency`, `ingest`, `reads`, `history`, `rpc`, `snapshot` and `backup` with `--quick --json`: one JSON
 //! object of the documented shape, with the expected systems, positive measurements and goals.
 
 #![allow(clippy::unwrap_used, reason = "test helpers outside #[test] functions")]
@@ -193,4 +193,17 @@ fn bench_snapshot_quick_json() {
     assert!((ratio - export / read).abs() <= 1e-9 * ratio.max(1.0), "{ratio} vs {export}/{read}");
     // Import accounts/s and export against raw read.
     assert_eq!(v["goals"].as_array().unwrap().len(), 2);
+}
+
+#[test]
+fn bench_backup_quick_json() {
+    let v = run_quick("backup");
+    assert_eq!(systems(&v), ["chainstore backup", "raw file"]);
+    let full = metric(&v, "chainstore backup", "20000 accounts", "full: written");
+    let changed = metric(&v, "chainstore backup", "3 blocks later", "changed (raw, once per key)");
+    let written = metric(&v, "chainstore backup", "3 blocks later", "incremental: written");
+    assert!(full > 0.0 && changed > 0.0 && written > 0.0);
+    let ratio = metric(&v, "chainstore backup", "3 blocks later", "written ÷ changed");
+    assert!((ratio - written / changed).abs() <= 1e-6 * ratio, "{ratio} vs {written}/{changed}");
+    assert_eq!(v["goals"].as_array().unwrap().len(), 1);
 }
