@@ -310,6 +310,7 @@ impl ChainStore {
         }
         state.batches += 1;
         report(progress, &state);
+        metrics::gauge!("chainstore_chain_head_block").set(block.number as f64);
         tracing::info!(target: "chainstore::chain", number = block.number, accounts = state.accounts,
                        slots = state.slots, "state imported");
         let timings = CommitTimings { apply: started.elapsed(), ..CommitTimings::default() };
