@@ -341,3 +341,42 @@ fn a_remote_address_needs_to_be_allowed() {
     assert!(matches!(e, StartError::Remote(_)), "{e}");
     assert!(e.to_string().contains("--rpc-allow-remote"), "{e}");
 }
+
+/// `max_connections`: while one request is in progress (its body still arriving), a second is
+/// answered HTTP 429; once the first completes, requests are served again.
+#[test]
+fn one_request_more_than_max_connections_is_answered_429() {
+    use std::io::{Read as _, Write as _};
+    use std::time::Duration;
+    let f = fixture(Limits { max_connections: 1, ..Default::default() });
+    let addr = f.server.as_ref().unwrap().local_addr();
+    let body = json!({ "jsonrpc": "2.0", "id": 1, "method": "eth_blockNumber" }).to_string();
+    let head = format!(
+        "POST / HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    // The first request: headers and half the body, then it waits.
+    let mut first = std::net::TcpStream::connect(addr).unwrap();
+    first.write_all(head.as_bytes()).unwrap();
+    first.write_all(&body.as_bytes()[..body.len() / 2]).unwrap();
+    first.flush().unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+
+    let mut second = std::net::TcpStream::connect(addr).unwrap();
+    second.write_all(head.as_bytes()).unwrap();
+    second.write_all(body.as_bytes()).unwrap();
+    let mut response = String::new();
+    second.read_to_string(&mut response).unwrap();
+    assert!(response.starts_with("HTTP/1.1 429"), "{response}");
+
+    // The first completes and is answered; then the slot is free again.
+    first.write_all(&body.as_bytes()[body.len() / 2..]).unwrap();
+    let mut response = String::new();
+    first.read_to_string(&mut response).unwrap();
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    assert!(response.contains(&format!("\"result\":\"{}\"", hex(BLOCKS))), "{response}");
+    drop(first);
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(f.client.result("eth_blockNumber", json!([])), json!(hex(BLOCKS)));
+}
