@@ -210,7 +210,9 @@ impl Side {
         let drain_started = Instant::now();
         store.database().flush().map_err(ChainError::from)?;
         let drain = drain_started.elapsed();
+        let live = crate::live_bytes(store.database())?;
         store.close()?;
+        let disk = crate::dir_bytes(&dir.join("store"))?;
         progress(&format!("ingest, {}: {} blocks", self.baseline, config.blocks));
         let started = Instant::now();
         for ops in &write_sets {
@@ -241,6 +243,8 @@ impl Side {
         rows.push(Row::new(cs, case, "updates/s incl. drain", sustained_rate * updates, "1/s"));
         let memory_budget =
             (defaults.memtable_bytes + defaults.cache_bytes + self.backend.cache_bytes()) as f64;
+        rows.push(Row::new(cs, case, "disk", disk as f64 / MIB, "MiB"));
+        rows.push(Row::new(cs, case, "live", live as f64 / MIB, "MiB"));
         rows.push(Row::new(cs, case, "memory budget", memory_budget / MIB, "MiB"));
         if let Some(resident) = resident_max {
             rows.push(Row::new(cs, case, "resident max (store)", resident as f64 / MIB, "MiB"));

@@ -34,9 +34,9 @@ use chainstore_engine::db::{BackendChoice, Database, Options};
 use chainstore_engine::wal::Durability;
 use redb::{ReadableDatabase, TableDefinition};
 
-use crate::BenchError;
 use crate::report::{Goal, Percentiles, Report, Row, micros, ratio};
 use crate::system;
+use crate::{BenchError, dir_bytes, live_bytes};
 
 /// Options of the `kv` scenario.
 #[derive(Debug, Clone)]
@@ -515,6 +515,7 @@ impl Store for Chainstore {
     fn report_disk(&self, case: &str, rows: &mut Vec<Row>) -> Result<(), BenchError> {
         let total = dir_bytes(self.db.path())?;
         rows.push(Row::new(self.system, case, "disk", mib(total), "MiB"));
+        rows.push(Row::new(self.system, case, "live", mib(live_bytes(&self.db)?), "MiB"));
         let stats = self.db.stats();
         let metric = format!("{} files", stats.backend);
         rows.push(Row::new(self.system, case, &metric, mib(stats.backend_bytes), "MiB"));
@@ -665,16 +666,6 @@ fn mib(bytes: u64) -> f64 {
 }
 
 /// Total length of the files below `dir`.
-fn dir_bytes(dir: &Path) -> Result<u64, BenchError> {
-    let mut total = 0;
-    for entry in std::fs::read_dir(dir).map_err(BenchError::io(dir))? {
-        let entry = entry.map_err(BenchError::io(dir))?;
-        let meta = entry.metadata().map_err(BenchError::io(entry.path()))?;
-        total += if meta.is_dir() { dir_bytes(&entry.path())? } else { meta.len() };
-    }
-    Ok(total)
-}
-
 /// The 16-byte big-endian key of `i`.
 fn key(i: u128) -> Key {
     i.to_be_bytes()

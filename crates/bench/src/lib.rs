@@ -66,6 +66,31 @@ pub(crate) fn remove_measured(dir: &Path) -> Result<(), BenchError> {
     std::fs::remove_dir_all(dir).map_err(BenchError::io(dir))
 }
 
+/// Bytes of the files under `dir` (their lengths, recursively).
+pub fn dir_bytes(dir: &Path) -> Result<u64, BenchError> {
+    let mut total = 0;
+    for entry in std::fs::read_dir(dir).map_err(BenchError::io(dir))? {
+        let entry = entry.map_err(BenchError::io(dir))?;
+        let meta = entry.metadata().map_err(BenchError::io(entry.path()))?;
+        total += if meta.is_dir() { dir_bytes(&entry.path())? } else { meta.len() };
+    }
+    Ok(total)
+}
+
+/// Live bytes of a database: the keys and values of every row of every table, from one read
+/// snapshot (what the files on disk hold, before any storage overhead).
+pub fn live_bytes(db: &chainstore_engine::db::Database) -> Result<u64, BenchError> {
+    let read = db.begin_read();
+    let mut total = 0;
+    for table in read.tables()? {
+        for pair in read.range(&table, chainstore_engine::backend::KeyRange::all(), false)? {
+            let (k, v) = pair?;
+            total += (k.len() + v.len()) as u64;
+        }
+    }
+    Ok(total)
+}
+
 impl BenchError {
     pub(crate) fn io(path: impl Into<PathBuf>) -> impl FnOnce(io::Error) -> BenchError {
         let path = path.into();

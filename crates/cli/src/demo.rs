@@ -157,19 +157,6 @@ fn percentile(samples: &[Duration], p: f64) -> Duration {
     s.get(((s.len() as f64 - 1.0) * p).round() as usize).copied().unwrap_or_default()
 }
 
-fn dir_size(dir: &Path) -> u64 {
-    std::fs::read_dir(dir)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .map(|e| match e.metadata() {
-            Ok(m) if m.is_dir() => dir_size(&e.path()),
-            Ok(m) => m.len(),
-            Err(_) => 0,
-        })
-        .sum()
-}
-
 fn summary(store: &ChainStore, dir: &Path, run: &Run) -> anyhow::Result<()> {
     let n = run.commits.len().max(1) as f64;
     let secs = run.elapsed.as_secs_f64().max(1e-9);
@@ -192,8 +179,9 @@ fn summary(store: &ChainStore, dir: &Path, run: &Run) -> anyhow::Result<()> {
     store.database().flush()?;
     let stats = store.database().stats();
     outln!(
-        "  disk size         {:>10.1} MiB (redb {:.1} MiB; commit log: {:.1} MiB live in preallocated segments)\n",
-        dir_size(dir) as f64 / 1048576.0,
+        "  disk size         {:>10.1} MiB for {:.1} MiB of live rows (redb {:.1} MiB; commit log: {:.1} MiB live in preallocated segments)\n",
+        chainstore_bench::dir_bytes(dir)? as f64 / 1048576.0,
+        chainstore_bench::live_bytes(store.database())? as f64 / 1048576.0,
         stats.backend_bytes as f64 / 1048576.0,
         stats.wal_bytes as f64 / 1048576.0
     );

@@ -113,6 +113,9 @@ fn bench_ingest_quick_json() {
         assert!(metric(&v, store, case, "updates/s incl. drain") <= updates, "{store}");
         assert!(metric(&v, store, case, "resident max (store)") > 0.0, "{store}");
         assert!(metric(&v, store, case, "memory budget") > 0.0, "{store}");
+        // The files hold at least the live rows (plus history, pages, the log).
+        let (disk, live) = (metric(&v, store, case, "disk"), metric(&v, store, case, "live"));
+        assert!(live > 0.0 && disk >= live, "{store}: {disk} MiB on disk for {live} MiB live");
     }
     for system in ["chainstore", "nomt"] {
         let p50 = metric(&v, system, case, "commit p50");

@@ -116,6 +116,7 @@ fn demo_runs_and_verifies() {
         "verified against stateRoot",
         "verified against that block's stateRoot",
         "verify            consistent",
+        "of live rows",
     ] {
         assert!(stdout.contains(expected), "missing {expected:?} in:\n{stdout}");
     }
@@ -230,6 +231,9 @@ fn bench_kv_quick_json() {
         assert!(has(system, "commit 1 MiB at 100K", "p99"), "{system}: no latency at 100K");
         assert!(has(system, "commit 1 MiB at 200K", "p99"), "{system}: no latency at 200K");
         assert!(has(system, "after growth", "disk"), "{system}: no disk bytes");
+        if system.starts_with("chainstore") {
+            assert!(has(system, "after growth", "live"), "{system}: no live bytes");
+        }
     }
     for metric in ["memtable", "indexer lag"] {
         assert!(rows.iter().any(|r| r["system"] == "chainstore" && r["metric"] == metric));
