@@ -17,8 +17,6 @@
 //! the backup rewrote about as many bytes as changed, before compression.
 
 use std::collections::HashMap;
-use std::fs::File;
-use std::io::Write as _;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -70,7 +68,10 @@ pub fn run(config: &BackupConfig, dir: &Path, progress: &mut dyn FnMut(&str)) ->
     let started = Instant::now();
     let full = store.backup(&dest, None, &mut |_| {})?;
     let full_time = started.elapsed();
-    let raw_time = raw_write(&dir.join("raw.copy"), full.totals.written_bytes)?;
+    let copy = dir.join("raw.copy");
+    let filler = vec![0x5a; usize::try_from(full.totals.written_bytes).unwrap_or(usize::MAX)];
+    let raw_time = system::write_file(&copy, &filler)?;
+    std::fs::remove_file(&copy).map_err(BenchError::io(&copy))?;
 
     progress(&format!("backup: {} more blocks, then an incremental backup", config.blocks));
     let mut changed: HashMap<(String, Vec<u8>), usize> = HashMap::new();
@@ -121,21 +122,4 @@ pub fn run(config: &BackupConfig, dir: &Path, progress: &mut dyn FnMut(&str)) ->
         1.2,
     )];
     Ok(Report { scenario: "backup".into(), hardware, rows, goals })
-}
-
-/// Writes `bytes` bytes to a new file at `path` in 1 MiB writes, then `fdatasync`; removes it.
-fn raw_write(path: &Path, bytes: u64) -> Result<Duration> {
-    let piece = vec![0x5a; 1 << 20];
-    let started = Instant::now();
-    let mut file = File::create(path).map_err(BenchError::io(path))?;
-    let mut left = bytes;
-    while left > 0 {
-        let n = left.min(piece.len() as u64) as usize;
-        file.write_all(&piece[..n]).map_err(BenchError::io(path))?;
-        left -= n as u64;
-    }
-    file.sync_data().map_err(BenchError::io(path))?;
-    let elapsed = started.elapsed();
-    std::fs::remove_file(path).map_err(BenchError::io(path))?;
-    Ok(elapsed)
 }

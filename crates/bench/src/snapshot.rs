@@ -6,8 +6,9 @@
 //!
 //! 1. `export`: [`ChainStore::export_snapshot`] of the head's state to a new file (written as
 //!    `FILE.partial`, synced, renamed);
-//! 2. `raw write`: the same bytes written to a new file in 1 MiB writes, then `fdatasync`;
-//! 3. `raw read`: that file read sequentially in 1 MiB reads;
+//! 2. `raw write`: the same bytes written to a new file in 1 MiB writes, then `fdatasync`
+//!    ([`system::write_file`]);
+//! 3. `raw read`: that file read sequentially in 1 MiB reads ([`system::read_files`]);
 //! 4. `import`: [`ChainStore::import_snapshot`] into a new store: the whole file checked, the
 //!    tries built in one sorted pass and the root compared with the header's, every row
 //!    committed durably; the new store is then removed.
@@ -17,8 +18,6 @@
 //! file's bytes (compressed). The import's accounts/s counts accounts
 //! only; the state also holds `accounts / 10` storage slots and 20 contracts' code.
 
-use std::fs::File;
-use std::io::{Read as _, Write as _};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -54,7 +53,6 @@ impl SnapshotConfig {
 const CS: &str = "chainstore snapshot";
 const RAW: &str = "raw file";
 const MB: f64 = 1_000_000.0;
-const IO_SIZE: usize = 1 << 20;
 
 /// Runs the scenario in `dir` (an existing directory).
 pub fn run(config: &SnapshotConfig, dir: &Path, progress: &mut dyn FnMut(&str)) -> Result<Report> {
@@ -80,9 +78,11 @@ pub fn run(config: &SnapshotConfig, dir: &Path, progress: &mut dyn FnMut(&str)) 
 
         let bytes = std::fs::read(&file).map_err(BenchError::io(&file))?;
         let copy = dir.join("raw.copy");
-        best[1] = best[1].min(raw_write(&copy, &bytes)?);
+        best[1] = best[1].min(system::write_file(&copy, &bytes)?);
         cold = cold && system::drop_page_cache();
-        best[2] = best[2].min(raw_read(&copy, bytes.len())?);
+        let started = Instant::now();
+        system::read_files(&[(copy.clone(), bytes.len() as u64)])?;
+        best[2] = best[2].min(started.elapsed());
         std::fs::remove_file(&copy).map_err(BenchError::io(&copy))?;
 
         let target_dir = dir.join("imported");
@@ -134,35 +134,4 @@ pub fn run(config: &SnapshotConfig, dir: &Path, progress: &mut dyn FnMut(&str)) 
         ),
     ];
     Ok(Report { scenario: "snapshot".into(), hardware, rows, goals })
-}
-
-/// Writes `bytes` to a new file at `path` in [`IO_SIZE`] writes, then `fdatasync`.
-fn raw_write(path: &Path, bytes: &[u8]) -> Result<Duration> {
-    let started = Instant::now();
-    let mut file = File::create(path).map_err(BenchError::io(path))?;
-    for piece in bytes.chunks(IO_SIZE) {
-        file.write_all(piece).map_err(BenchError::io(path))?;
-    }
-    file.sync_data().map_err(BenchError::io(path))?;
-    Ok(started.elapsed())
-}
-
-/// Reads the file at `path` sequentially in [`IO_SIZE`] reads; checks it holds `len` bytes.
-fn raw_read(path: &Path, len: usize) -> Result<Duration> {
-    let started = Instant::now();
-    let mut file = File::open(path).map_err(BenchError::io(path))?;
-    let mut buf = vec![0; IO_SIZE];
-    let mut read = 0;
-    loop {
-        let n = file.read(&mut buf).map_err(BenchError::io(path))?;
-        if n == 0 {
-            break;
-        }
-        read += n;
-    }
-    let elapsed = started.elapsed();
-    if read != len {
-        return Err(BenchError::Check(format!("read {read} bytes of {len}")).into());
-    }
-    Ok(elapsed)
 }

@@ -1,11 +1,12 @@
 //! What a benchmark needs to know about (and do to) the machine: cores, CPU model, the file system
-//! of a directory, `fdatasync` latency, dropping the page cache, process CPU time.
+//! of a directory, `fdatasync` latency, dropping the page cache, process CPU time, and the raw
+//! sequential reads and writes the benchmarks compare against.
 
 use std::fs;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use chainstore_engine::vfs::{OpenMode, RealFs, Vfs, write_all_at, write_zeros};
+use chainstore_engine::vfs::{OpenMode, RealFs, Vfs, read_exact_at, write_all_at, write_zeros};
 
 use crate::BenchError;
 use crate::report::Percentiles;
@@ -127,4 +128,36 @@ pub(crate) fn hardware(
         page_cache: page_cache.into(),
         kernel: kernel(),
     })
+}
+
+/// Reads the files front to back in 1 MiB chunks, into a page-aligned buffer.
+pub(crate) fn read_files(files: &[(PathBuf, u64)]) -> Result<(), BenchError> {
+    const PAGE: usize = 4096;
+    let mut mem = vec![0u8; (1 << 20) + PAGE];
+    let start = mem.as_ptr().align_offset(PAGE).min(PAGE);
+    let buf = &mut mem[start..start + (1 << 20)];
+    for (path, len) in files {
+        let file = RealFs.open(path, OpenMode::Read).map_err(BenchError::io(path))?;
+        let mut at = 0;
+        while at < *len {
+            let n = buf.len().min((len - at) as usize);
+            read_exact_at(&*file, &mut buf[..n], at).map_err(BenchError::io(path))?;
+            at += n as u64;
+        }
+        std::hint::black_box(&*buf);
+    }
+    Ok(())
+}
+
+/// Writes `bytes` to a new file at `path` in 1 MiB writes, then `fdatasync`: raw sequential write
+/// bandwidth, the baseline of the benchmarks that write files. Returns the time taken.
+pub(crate) fn write_file(path: &Path, bytes: &[u8]) -> Result<Duration, BenchError> {
+    use std::io::Write as _;
+    let started = Instant::now();
+    let mut file = fs::File::create(path).map_err(BenchError::io(path))?;
+    for piece in bytes.chunks(1 << 20) {
+        file.write_all(piece).map_err(BenchError::io(path))?;
+    }
+    file.sync_data().map_err(BenchError::io(path))?;
+    Ok(started.elapsed())
 }

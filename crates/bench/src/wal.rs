@@ -23,7 +23,7 @@ use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
 use chainstore_engine::vfs::{
-    LockGuard, OpenMode, RealFs, Vfs, VfsFile, read_exact_at, write_all_at, write_zeros,
+    LockGuard, OpenMode, RealFs, Vfs, VfsFile, write_all_at, write_zeros,
 };
 use chainstore_engine::wal::{Durability, Wal, WalOptions};
 
@@ -244,7 +244,7 @@ fn recovery_scan(
     let file_bytes: u64 = files.iter().map(|(_, len)| len).sum();
     let mut cold = drop_cache && system::drop_page_cache();
     if !cold {
-        read_files(&files)?; // Both runs then start from the same warm cache.
+        system::read_files(&files)?; // Both runs then start from the same warm cache.
     }
     let started = Instant::now();
     let mut touched = 0u64;
@@ -258,7 +258,7 @@ fn recovery_scan(
     drop(wal);
     cold = cold && system::drop_page_cache();
     let started = Instant::now();
-    read_files(&files)?;
+    system::read_files(&files)?;
     let raw_time = started.elapsed();
     let case = format!("reopen {} log", size_label(bytes as usize));
     let mib = file_bytes as f64 / f64::from(1 << 20);
@@ -297,25 +297,6 @@ fn segment_files(dir: &Path) -> Result<Vec<(PathBuf, u64)>, BenchError> {
     }
     files.sort();
     Ok(files)
-}
-
-/// Reads the files front to back in 1 MiB chunks, into a page-aligned buffer.
-fn read_files(files: &[(PathBuf, u64)]) -> Result<(), BenchError> {
-    const PAGE: usize = 4096;
-    let mut mem = vec![0u8; (1 << 20) + PAGE];
-    let start = mem.as_ptr().align_offset(PAGE).min(PAGE);
-    let buf = &mut mem[start..start + (1 << 20)];
-    for (path, len) in files {
-        let file = RealFs.open(path, OpenMode::Read).map_err(BenchError::io(path))?;
-        let mut at = 0;
-        while at < *len {
-            let n = buf.len().min((len - at) as usize);
-            read_exact_at(&*file, &mut buf[..n], at).map_err(BenchError::io(path))?;
-            at += n as u64;
-        }
-        std::hint::black_box(&*buf);
-    }
-    Ok(())
 }
 
 fn size_label(bytes: usize) -> String {

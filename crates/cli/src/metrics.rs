@@ -54,9 +54,8 @@ pub(crate) fn sample(store: &Arc<ChainStore>) -> anyhow::Result<()> {
             while let Some(store) = store.upgrade() {
                 let stats = store.database().stats();
                 drop(store);
+                // The log and memtable gauges are set by the engine at every change.
                 metrics::gauge!("chainstore_db_backend_bytes").set(stats.backend_bytes as f64);
-                metrics::gauge!("chainstore_wal_live_bytes").set(stats.wal_bytes as f64);
-                metrics::gauge!("chainstore_db_memtable_bytes").set(stats.memtable_bytes as f64);
                 std::thread::sleep(SAMPLE_EVERY);
             }
         })

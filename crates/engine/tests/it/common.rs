@@ -28,7 +28,6 @@ pub(crate) fn payload(i: u64, max_len: usize) -> Vec<u8> {
     (0..len).map(|j| (i as usize * 31 + j) as u8).collect()
 }
 
-/// Small segments so tests cross segment boundaries often.
 /// `len` pseudo-random bytes from `seed` (xorshift64): incompressible, reproducible.
 pub(crate) fn noise(seed: u64, len: usize) -> Vec<u8> {
     let mut x = seed | 1;
@@ -42,6 +41,7 @@ pub(crate) fn noise(seed: u64, len: usize) -> Vec<u8> {
         .collect()
 }
 
+/// Small segments so tests cross segment boundaries often.
 pub(crate) fn small_opts(segment_size: u64) -> WalOptions {
     WalOptions { segment_size, ..WalOptions::default() }
 }
