@@ -9,6 +9,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 pub mod backup;
+pub mod bindings;
 pub mod commit_latency;
 pub mod history;
 pub mod ingest;

@@ -45,6 +45,9 @@ enum Scenario {
     /// State snapshot export and import (accounts/s, MB/s) vs raw sequential write and read of
     /// the same bytes.
     Snapshot(ChainArgs),
+    /// Account reads/s and block commits/s through the C ABI and the Python package vs the same
+    /// calls through the Rust library.
+    Bindings(BindingsArgs),
     /// account_at and proof_at 1, 1K and 100K blocks back vs reverting changesets; history
     /// bytes per block vs the raw changesets.
     History(ChainArgs),
@@ -68,6 +71,16 @@ struct ChainArgs {
     /// a temporary directory inside it and removes it when done.
     #[arg(long, value_name = "DIR")]
     dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+struct BindingsArgs {
+    #[command(flatten)]
+    chain: ChainArgs,
+    /// The Python interpreter whose environment has the `chainstore` package [default: python3,
+    /// and the Python rows are skipped if it cannot import the package].
+    #[arg(long, value_name = "PATH")]
+    python: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -228,6 +241,18 @@ pub(crate) fn run(args: BenchArgs) -> anyhow::Result<()> {
             let report = run(&config, work.path(), &mut |m| eprintln!("{m}"))
                 .context("snapshot benchmark failed")?;
             print(&report, a.json)
+        }
+        Scenario::Bindings(a) => {
+            use chainstore_bench::bindings::{BindingsConfig, run};
+            let mut config =
+                if a.chain.quick { BindingsConfig::quick() } else { BindingsConfig::standard() };
+            config.accounts = a.chain.accounts.unwrap_or(config.accounts);
+            config.blocks = a.chain.blocks.unwrap_or(config.blocks);
+            config.python = a.python;
+            let work = work_dir(a.chain.dir.clone(), "bindings")?;
+            let report = run(&config, work.path(), &mut |m| eprintln!("{m}"))
+                .context("bindings benchmark failed")?;
+            print(&report, a.chain.json)
         }
         Scenario::History(a) => {
             use chainstore_bench::history::{HistoryConfig, run};

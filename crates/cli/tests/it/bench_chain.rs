@@ -1,5 +1,6 @@
-//! `bench commit-latency`, `ingest`, `reads`, `history`, `rpc`, `snapshot` and `backup` with `--quick --json`: one JSON
-//! object of the documented shape, with the expected systems, positive measurements and goals.
+//! `bench commit-latency`, `ingest`, `reads`, `history`, `rpc`, `snapshot`, `backup` and
+//! `bindings` with `--quick --json`: one JSON object of the documented shape, with the expected
+//! systems, positive measurements and goals.
 
 #![allow(clippy::unwrap_used, reason = "test helpers outside #[test] functions")]
 
@@ -209,4 +210,27 @@ fn bench_backup_quick_json() {
     let ratio = metric(&v, "chainstore backup", "3 blocks later", "written ÷ changed");
     assert!((ratio - written / changed).abs() <= 1e-6 * ratio, "{ratio} vs {written}/{changed}");
     assert_eq!(v["goals"].as_array().unwrap().len(), 1);
+}
+
+#[test]
+fn bench_bindings_quick_json() {
+    let v = run_quick("bindings");
+    // The Python rows are there only if the machine's python3 can import the package (CI's
+    // python3 cannot; `.ci/bindings` runs the benchmark with its virtual environment's).
+    let mut measured = vec!["C ABI", "rust library"];
+    if systems(&v).iter().any(|s| s == "python package") {
+        measured.push("python package");
+    }
+    assert_eq!(systems(&v), measured);
+    let case = "2000 accounts";
+    for system in &measured {
+        let blocks = metric(&v, system, case, "block commits/s");
+        let updates = metric(&v, system, case, "updates/s");
+        assert!((updates - blocks * 3000.0).abs() <= 1e-9 * updates, "{system}");
+        let (rate, per_read) =
+            (metric(&v, system, case, "account reads/s"), metric(&v, system, case, "per read"));
+        assert!((rate * per_read / 1e9 - 1.0).abs() < 1e-9, "{system}: {rate}/s, {per_read} ns");
+    }
+    // Reads and commits of each binding against Rust's.
+    assert_eq!(v["goals"].as_array().unwrap().len(), 2 * (measured.len() - 1));
 }
