@@ -344,6 +344,17 @@ mod tests {
     }
 
     #[test]
+    fn handles_are_as_thread_safe_as_the_header_says() {
+        fn shared<T: Send + Sync>() {}
+        fn one_thread_at_a_time<T: Send>() {}
+        shared::<CsStore>();
+        shared::<CsDb>();
+        shared::<CsReadTxn>();
+        one_thread_at_a_time::<CsWriteTxn>();
+        one_thread_at_a_time::<CsIter>();
+    }
+
+    #[test]
     fn bytes_round_trip() {
         let empty = CsBytes::new(Vec::new());
         assert!(empty.ptr.is_null() && empty.len == 0);
