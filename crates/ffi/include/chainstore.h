@@ -1,20 +1,33 @@
 /*
  * chainstore's C ABI.
  *
- * Handles: cs_store_open() returns an opaque CsStore*; cs_store_close() closes and frees it (it is
- * freed even when closing fails). A handle may be used from several threads at once.
+ * Handles: cs_store_open*() returns an opaque CsStore*, cs_db_open() a CsDb*; cs_store_close() /
+ * cs_db_close() close and free them (freed even when closing fails). A database hands out
+ * write transactions (CsWriteTxn*, freed by cs_write_txn_commit() or cs_write_txn_rollback()),
+ * read snapshots (CsReadTxn*, freed by cs_read_txn_free()) and iterators (CsIter*, freed by
+ * cs_iter_free()); each stays valid until it is freed, whatever is freed before it (an
+ * iterator keeps its snapshot alive; a transaction outliving its database keeps the directory
+ * locked). CsStore, CsDb and CsReadTxn may be used from several threads at once; a CsWriteTxn
+ * or CsIter by one thread at a time. Closing or freeing a handle while another thread uses it
+ * is undefined behaviour.
  *
- * Status: every function returns a CsStatus. CS_STATUS_OK is success; on any other status the
- * function's out-parameters are untouched, and cs_last_error() / cs_last_error_field() describe
- * the error until the next call on the same thread. No Rust panic crosses this boundary: a panic
- * is CS_STATUS_PANIC.
+ * Status: every function (but the *_free of strings and bytes) returns a CsStatus.
+ * CS_STATUS_OK is success; on any other status the function's out-parameters are untouched
+ * (nothing is allocated), and cs_last_error() / cs_last_error_field() describe the error until
+ * the next call on the same thread. No Rust panic crosses this boundary: a panic is
+ * CS_STATUS_PANIC.
  *
- * Strings in: NUL-terminated UTF-8, borrowed for the duration of the call.
+ * Strings in: NUL-terminated UTF-8, borrowed for the duration of the call. Bytes in: a pointer
+ * and a length, borrowed for the call; the pointer may be NULL when the length is 0 (an empty
+ * key), except for range bounds, where NULL (with length 0) means unbounded.
  * Strings out (char **out): allocated by chainstore, owned by the caller, freed with
- * cs_string_free() and nothing else. Strings from cs_last_error*() are owned by chainstore.
+ * cs_string_free() and nothing else. Bytes out (CsBytes *out): owned by the caller, freed with
+ * cs_bytes_free() and nothing else; ptr is NULL when len is 0. Strings from cs_last_error*()
+ * are owned by chainstore.
  *
  * Documents are JSON in the Ethereum JSON-RPC shapes, as the `chainstore` CLI prints them with
- * --json; blocks go in as the CLI's block commit lines (docs/cli.md).
+ * --json; blocks go in as the CLI's block commit lines (docs/cli.md), log filters as
+ * eth_getLogs filter objects, options with the names of the Python package's keywords.
  */
 
 #ifndef CHAINSTORE_H
@@ -47,7 +60,8 @@ typedef enum CsStatus {
    */
   CS_STATUS_OK = 0,
   /**
-   * What was asked for does not exist (an empty store's head, an absent account).
+   * What was asked for does not exist (an empty store's head, an absent account or key), or
+   * an iterator has no more pairs.
    */
   CS_STATUS_NOT_FOUND = 1,
   /**
@@ -86,9 +100,75 @@ typedef enum CsStatus {
 } CsStatus;
 
 /**
+ * An open database (opaque to C). May be used from several threads at once.
+ */
+typedef struct CsDb CsDb;
+
+/**
+ * An iterator of key/value pairs (opaque to C). Used by one thread at a time.
+ */
+typedef struct CsIter CsIter;
+
+/**
+ * A consistent read snapshot (opaque to C). May be used from several threads at once.
+ */
+typedef struct CsReadTxn CsReadTxn;
+
+/**
  * An open chain store (opaque to C).
  */
 typedef struct CsStore CsStore;
+
+/**
+ * A write transaction (opaque to C): reads see its snapshot plus its own writes. Used by one
+ * thread at a time.
+ */
+typedef struct CsWriteTxn CsWriteTxn;
+
+/**
+ * Bytes owned by the caller: `len` bytes at `ptr` (`ptr` is NULL when `len` is 0). Free them
+ * with `cs_bytes_free()` and nothing else.
+ */
+typedef struct CsBytes {
+  /**
+   * The first byte, or NULL when empty.
+   */
+  uint8_t *ptr;
+  /**
+   * The number of bytes.
+   */
+  size_t len;
+} CsBytes;
+
+/**
+ * The message of the last error on this thread ("" if none); owned by chainstore, valid
+ * until the next call on this thread.
+ */
+const char *cs_last_error(void);
+
+/**
+ * The field at fault of the last error on this thread (for `CS_STATUS_INVALID_INPUT`: e.g.
+ * `"transactions[1].hash"`, `"address"`, `"retention.history"`, `"table"`), or NULL; owned by
+ * chainstore, valid until the next call on this thread.
+ */
+const char *cs_last_error_field(void);
+
+/**
+ * Frees a string that chainstore returned through an `out` parameter. NULL is a no-op.
+ *
+ * # Safety
+ * `s` is NULL or a string from chainstore's `out` parameters, not freed before.
+ */
+void cs_string_free(char *s);
+
+/**
+ * Frees bytes that chainstore returned through an `out` parameter. Empty bytes (`ptr` NULL)
+ * are a no-op.
+ *
+ * # Safety
+ * `bytes` is as chainstore returned it (both fields unchanged), not freed before.
+ */
+void cs_bytes_free(struct CsBytes bytes);
 
 /**
  * Opens (creating if needed) the chain store in directory `path` with `flags`
@@ -100,18 +180,33 @@ typedef struct CsStore CsStore;
 enum CsStatus cs_store_open(const char *path, uint32_t flags, struct CsStore **out);
 
 /**
+ * Opens (creating if needed) the chain store in directory `path` with `options_json`, a JSON
+ * object with the names of Python's `ChainStore(...)` keywords, each optional:
+ * `{"backend": "redb" | "rocksdb", "durability": "immediate" | "buffered", "retention":
+ * {"history": N, "receipts": N, "tx_index": N}, "max_bytes": N, "read_only": false}`
+ * (`retention`: blocks to keep, absent or null for all, what `cs_store_prune` keeps when given
+ * no retention; `max_bytes`: a quota on the bytes on disk). NULL is every default. A bad
+ * option is `CS_STATUS_INVALID_INPUT` naming it (e.g. `"retention.history"`).
+ *
+ * # Safety
+ * `path` is a NUL-terminated string; `options_json` NULL or a NUL-terminated string; `out`
+ * valid for a write.
+ */
+enum CsStatus cs_store_open_with(const char *path, const char *options_json, struct CsStore **out);
+
+/**
  * Closes the store and frees the handle (freed even when closing fails). NULL is a no-op.
  *
  * # Safety
- * `store` is NULL or a handle from `cs_store_open`, not used again after this call and not
+ * `store` is NULL or a handle from `cs_store_open*`, not used again after this call and not
  * in use by another thread.
  */
 enum CsStatus cs_store_close(struct CsStore *store);
 
 /**
  * Commits one block, given as a JSON object in the CLI's block line format; `*out_head` gets
- * `{number, hash, stateRoot}` once the block is durable. A bad block is `CS_INVALID_INPUT`
- * with the field at fault, and changes nothing.
+ * `{number, hash, stateRoot}` once the block is durable. A bad block is
+ * `CS_STATUS_INVALID_INPUT` with the field at fault, and changes nothing.
  *
  * # Safety
  * `store` is a live handle; `block_json` a NUL-terminated string; `out_head` valid for a write.
@@ -119,7 +214,7 @@ enum CsStatus cs_store_close(struct CsStore *store);
 enum CsStatus cs_store_commit(const struct CsStore *store, const char *block_json, char **out_head);
 
 /**
- * The head `{number, hash, stateRoot}`; `CS_NOT_FOUND` on an empty store.
+ * The head `{number, hash, stateRoot}`; `CS_STATUS_NOT_FOUND` on an empty store.
  *
  * # Safety
  * `store` is a live handle; `out` valid for a write.
@@ -127,8 +222,57 @@ enum CsStatus cs_store_commit(const struct CsStore *store, const char *block_jso
 enum CsStatus cs_store_head(const struct CsStore *store, char **out);
 
 /**
+ * Block `number` with its transactions (`chainstore block --json`: `{number, hash,
+ * parentHash, timestamp, stateRoot, transactions}`); `CS_STATUS_NOT_FOUND` if there is none.
+ *
+ * # Safety
+ * `store` is a live handle; `out` valid for a write.
+ */
+enum CsStatus cs_store_block(const struct CsStore *store, uint64_t number, char **out);
+
+/**
+ * The block with hash `hash` (32 bytes of hex), as `cs_store_block`; `CS_STATUS_NOT_FOUND`
+ * if there is none.
+ *
+ * # Safety
+ * `store` is a live handle; `hash` a NUL-terminated string; `out` valid for a write.
+ */
+enum CsStatus cs_store_block_by_hash(const struct CsStore *store, const char *hash, char **out);
+
+/**
+ * A transaction by hash with where it is (`{hash, from, to, nonce, raw, blockNumber,
+ * blockHash, transactionIndex}`); `CS_STATUS_NOT_FOUND` if unknown.
+ *
+ * # Safety
+ * `store` is a live handle; `hash` a NUL-terminated string; `out` valid for a write.
+ */
+enum CsStatus cs_store_transaction(const struct CsStore *store, const char *hash, char **out);
+
+/**
+ * The receipt of the transaction with hash `hash`, with its logs and where it is
+ * (`{transactionHash, status, gasUsed, logs, blockNumber, blockHash, transactionIndex}`);
+ * `CS_STATUS_NOT_FOUND` if unknown, `CS_STATUS_PRUNED` if its block's receipts were pruned.
+ *
+ * # Safety
+ * `store` is a live handle; `hash` a NUL-terminated string; `out` valid for a write.
+ */
+enum CsStatus cs_store_receipt(const struct CsStore *store, const char *hash, char **out);
+
+/**
+ * The logs matching `filter_json`, an `eth_getLogs` filter object (`"{}"` for every log):
+ * `fromBlock` and `toBlock` (quantities; default 0 and the head; no block tags),
+ * `address` (one or an array: any of them), `topics` (up to 4 positions, each null for any,
+ * a hash, or an array of alternatives). `*out` gets an array of `eth_getLogs` entries;
+ * `CS_STATUS_PRUNED` if the range reaches below the retained receipts.
+ *
+ * # Safety
+ * `store` is a live handle; `filter_json` a NUL-terminated string; `out` valid for a write.
+ */
+enum CsStatus cs_store_logs(const struct CsStore *store, const char *filter_json, char **out);
+
+/**
  * An account `{address, nonce, balance, codeHash, storageHash}` at the head (`block` NULL)
- * or at `*block`; `CS_NOT_FOUND` if it does not exist.
+ * or at `*block`; `CS_STATUS_NOT_FOUND` if it does not exist.
  *
  * # Safety
  * `store` is a live handle; `address` a NUL-terminated string; `block` NULL or valid;
@@ -152,6 +296,19 @@ enum CsStatus cs_store_storage(const struct CsStore *store,
                                const char *slot,
                                const uint64_t *block,
                                uint8_t *out_value);
+
+/**
+ * The code of `address` at the head or at `*block` (`eth_getCode`): `*out` gets the bytes,
+ * empty (`ptr` NULL, `len` 0) for an account without code or no account.
+ *
+ * # Safety
+ * `store` is a live handle; `address` a NUL-terminated string; `block` NULL or valid; `out`
+ * valid for a write.
+ */
+enum CsStatus cs_store_code(const struct CsStore *store,
+                            const char *address,
+                            const uint64_t *block,
+                            struct CsBytes *out);
 
 /**
  * An EIP-1186 proof (the `eth_getProof` result) of `address` and the `n_slots` slots in
@@ -178,24 +335,273 @@ enum CsStatus cs_store_proof(const struct CsStore *store,
 enum CsStatus cs_store_unwind(const struct CsStore *store, uint64_t to, char **out_head);
 
 /**
- * The message of the last error on this thread ("" if none); owned by chainstore, valid
- * until the next call on this thread.
- */
-const char *cs_last_error(void);
-
-/**
- * The field at fault of the last error on this thread (for `CS_INVALID_INPUT`: e.g.
- * `"transactions[1].hash"`, `"address"`), or NULL; owned by chainstore, valid until the next
- * call on this thread.
- */
-const char *cs_last_error_field(void);
-
-/**
- * Frees a string that chainstore returned through an `out` parameter. NULL is a no-op.
+ * Prunes what `retention_json` does not keep (`{"history": N, "receipts": N, "tx_index": N}`,
+ * blocks to keep, absent or null for all; NULL: the retention the store was opened with), in
+ * batches of about `batch_ops` operations (0: the default, 20000), each its own durable
+ * transaction. `*out` gets `{pruned[{what, blocks, entries}], batches, oldestAvailable}`.
  *
  * # Safety
- * `s` is NULL or a string from chainstore's `out` parameters, not freed before.
+ * `store` is a live handle; `retention_json` NULL or a NUL-terminated string; `out` valid for
+ * a write.
  */
-void cs_string_free(char *s);
+enum CsStatus cs_store_prune(const struct CsStore *store,
+                             const char *retention_json,
+                             size_t batch_ops,
+                             char **out);
+
+/**
+ * The full integrity check: `*out` gets `{ok, head, stateRoot, rows, problems[{table, key,
+ * detail}]}`. Problems found are a report with `"ok": false`, not an error status.
+ *
+ * # Safety
+ * `store` is a live handle; `out` valid for a write.
+ */
+enum CsStatus cs_store_verify(const struct CsStore *store, char **out);
+
+/**
+ * The engine's counters: `*out` gets `{backend, head, checkpoint, visibleSeq, logBytes,
+ * memtableBytes, backendBytes}` (`head` null on an empty store).
+ *
+ * # Safety
+ * `store` is a live handle; `out` valid for a write.
+ */
+enum CsStatus cs_store_stats(const struct CsStore *store, char **out);
+
+/**
+ * Opens (creating if needed) the database in directory `path` with `options_json`, a JSON
+ * object with the names of Python's `Database(...)` keywords, each optional: `{"backend":
+ * "redb" | "rocksdb", "durability": "immediate" | "buffered", "max_bytes": N, "read_only":
+ * false}`; NULL is every default. Stores its handle in `*out`.
+ *
+ * # Safety
+ * `path` is a NUL-terminated string; `options_json` NULL or a NUL-terminated string; `out`
+ * valid for a write.
+ */
+enum CsStatus cs_db_open(const char *path, const char *options_json, struct CsDb **out);
+
+/**
+ * Closes the database once the indexer has written everything, and frees the handle (freed
+ * even when closing fails). NULL is a no-op. Transactions, snapshots and iterators taken from
+ * it stay usable; the directory stays locked until the last of them is freed.
+ *
+ * # Safety
+ * `db` is NULL or a handle from `cs_db_open`, not used again after this call and not in use
+ * by another thread.
+ */
+enum CsStatus cs_db_close(struct CsDb *db);
+
+/**
+ * Waits until everything committed so far is in the backend.
+ *
+ * # Safety
+ * `db` is a live handle.
+ */
+enum CsStatus cs_db_flush(const struct CsDb *db);
+
+/**
+ * Begins a write transaction; `durability` (`"immediate"` or `"buffered"`) overrides the
+ * database's for its commit, NULL keeps it. `*out` gets the handle, which
+ * `cs_write_txn_commit` or `cs_write_txn_rollback` frees.
+ *
+ * # Safety
+ * `db` is a live handle; `durability` NULL or a NUL-terminated string; `out` valid for a write.
+ */
+enum CsStatus cs_db_begin_write(const struct CsDb *db,
+                                const char *durability,
+                                struct CsWriteTxn **out);
+
+/**
+ * Takes a read snapshot: it sees every commit made before it and nothing after. `*out` gets
+ * the handle, freed with `cs_read_txn_free`.
+ *
+ * # Safety
+ * `db` is a live handle; `out` valid for a write.
+ */
+enum CsStatus cs_db_begin_read(const struct CsDb *db, struct CsReadTxn **out);
+
+/**
+ * The value of `key` in `table`, this transaction's own writes included; `*out_value` gets
+ * the bytes. `CS_STATUS_NOT_FOUND` if absent.
+ *
+ * # Safety
+ * `txn` is a live write transaction; `table` a NUL-terminated string; `key` NULL (with
+ * `key_len` 0) or valid for `key_len` bytes; `out_value` valid for a write.
+ */
+enum CsStatus cs_write_txn_get(struct CsWriteTxn *txn,
+                               const char *table,
+                               const uint8_t *key,
+                               size_t key_len,
+                               struct CsBytes *out_value);
+
+/**
+ * Sets `key` in `table` to `value` (a table is created by its first write; names are 1 to 255
+ * bytes, not starting with `__`).
+ *
+ * # Safety
+ * `txn` is a live write transaction; `table` a NUL-terminated string; `key` and `value` NULL
+ * (with length 0) or valid for `key_len` and `value_len` bytes.
+ */
+enum CsStatus cs_write_txn_put(struct CsWriteTxn *txn,
+                               const char *table,
+                               const uint8_t *key,
+                               size_t key_len,
+                               const uint8_t *value,
+                               size_t value_len);
+
+/**
+ * Deletes `key` from `table` (a no-op if it is absent).
+ *
+ * # Safety
+ * `txn` is a live write transaction; `table` a NUL-terminated string; `key` NULL (with
+ * `key_len` 0) or valid for `key_len` bytes.
+ */
+enum CsStatus cs_write_txn_delete(struct CsWriteTxn *txn,
+                                  const char *table,
+                                  const uint8_t *key,
+                                  size_t key_len);
+
+/**
+ * The pairs of `table` with `start <= key < end` (a bound NULL with length 0 is unbounded), in
+ * key order (descending with `reverse`), this transaction's writes included. The pairs are
+ * read by this call (a write transaction's view changes as it writes): scan large tables from
+ * a snapshot. `*out` gets an iterator, freed with `cs_iter_free`.
+ *
+ * # Safety
+ * `txn` is a live write transaction; `table` a NUL-terminated string; `start` and `end` NULL
+ * (with length 0) or valid for `start_len` and `end_len` bytes; `out` valid for a write.
+ */
+enum CsStatus cs_write_txn_range(struct CsWriteTxn *txn,
+                                 const char *table,
+                                 const uint8_t *start,
+                                 size_t start_len,
+                                 const uint8_t *end,
+                                 size_t end_len,
+                                 bool reverse,
+                                 struct CsIter **out);
+
+/**
+ * The pairs of `table` whose keys start with `prefix`, as `cs_write_txn_range`.
+ *
+ * # Safety
+ * `txn` is a live write transaction; `table` a NUL-terminated string; `prefix` NULL (with
+ * `prefix_len` 0) or valid for `prefix_len` bytes; `out` valid for a write.
+ */
+enum CsStatus cs_write_txn_prefix(struct CsWriteTxn *txn,
+                                  const char *table,
+                                  const uint8_t *prefix,
+                                  size_t prefix_len,
+                                  struct CsIter **out);
+
+/**
+ * Commits atomically and durably, and frees the transaction whatever the outcome; `*out_seq`
+ * gets the commit's sequence number. `CS_STATUS_CONFLICT` if another transaction committed a
+ * write to one of its keys since it began (nothing is written then: retry);
+ * `CS_STATUS_QUOTA_EXCEEDED` if it would exceed `max_bytes`.
+ *
+ * # Safety
+ * `txn` is a write transaction from `cs_db_begin_write`, not used again after this call and
+ * not in use by another thread; `out_seq` valid for a write.
+ */
+enum CsStatus cs_write_txn_commit(struct CsWriteTxn *txn, uint64_t *out_seq);
+
+/**
+ * Discards the transaction's writes and frees it. NULL is a no-op.
+ *
+ * # Safety
+ * `txn` is NULL or a write transaction from `cs_db_begin_write`, not used again after this
+ * call and not in use by another thread.
+ */
+enum CsStatus cs_write_txn_rollback(struct CsWriteTxn *txn);
+
+/**
+ * The sequence number of the newest commit the snapshot sees.
+ *
+ * # Safety
+ * `txn` is a live snapshot; `out` valid for a write.
+ */
+enum CsStatus cs_read_txn_seq(const struct CsReadTxn *txn, uint64_t *out);
+
+/**
+ * The value of `key` in `table`; `*out_value` gets the bytes. `CS_STATUS_NOT_FOUND` if
+ * absent.
+ *
+ * # Safety
+ * `txn` is a live snapshot; `table` a NUL-terminated string; `key` NULL (with `key_len` 0) or
+ * valid for `key_len` bytes; `out_value` valid for a write.
+ */
+enum CsStatus cs_read_txn_get(const struct CsReadTxn *txn,
+                              const char *table,
+                              const uint8_t *key,
+                              size_t key_len,
+                              struct CsBytes *out_value);
+
+/**
+ * The tables that have data in the snapshot, sorted: `*out` gets a JSON array of names.
+ *
+ * # Safety
+ * `txn` is a live snapshot; `out` valid for a write.
+ */
+enum CsStatus cs_read_txn_tables(const struct CsReadTxn *txn, char **out);
+
+/**
+ * The pairs of `table` with `start <= key < end` (a bound NULL with length 0 is unbounded), in
+ * key order (descending with `reverse`), read lazily from the snapshot. `*out` gets an
+ * iterator, freed with `cs_iter_free`; it keeps the snapshot alive, so the snapshot may be
+ * freed first.
+ *
+ * # Safety
+ * `txn` is a live snapshot; `table` a NUL-terminated string; `start` and `end` NULL (with
+ * length 0) or valid for `start_len` and `end_len` bytes; `out` valid for a write.
+ */
+enum CsStatus cs_read_txn_range(const struct CsReadTxn *txn,
+                                const char *table,
+                                const uint8_t *start,
+                                size_t start_len,
+                                const uint8_t *end,
+                                size_t end_len,
+                                bool reverse,
+                                struct CsIter **out);
+
+/**
+ * The pairs of `table` whose keys start with `prefix`, as `cs_read_txn_range`.
+ *
+ * # Safety
+ * `txn` is a live snapshot; `table` a NUL-terminated string; `prefix` NULL (with `prefix_len`
+ * 0) or valid for `prefix_len` bytes; `out` valid for a write.
+ */
+enum CsStatus cs_read_txn_prefix(const struct CsReadTxn *txn,
+                                 const char *table,
+                                 const uint8_t *prefix,
+                                 size_t prefix_len,
+                                 struct CsIter **out);
+
+/**
+ * Frees a snapshot (iterators taken from it stay usable). NULL is a no-op.
+ *
+ * # Safety
+ * `txn` is NULL or a snapshot from `cs_db_begin_read`, not used again after this call and not
+ * in use by another thread.
+ */
+enum CsStatus cs_read_txn_free(struct CsReadTxn *txn);
+
+/**
+ * The next pair: `*out_key` and `*out_value` get its bytes (each freed with
+ * `cs_bytes_free`). `CS_STATUS_NOT_FOUND` once there are no more pairs; after an error, free
+ * the iterator.
+ *
+ * # Safety
+ * `iter` is a live iterator not in use by another thread; `out_key` and `out_value` valid for a
+ * write.
+ */
+enum CsStatus cs_iter_next(struct CsIter *iter, struct CsBytes *out_key, struct CsBytes *out_value);
+
+/**
+ * Frees an iterator. NULL is a no-op.
+ *
+ * # Safety
+ * `iter` is NULL or an iterator from chainstore, not used again after this call and not in use
+ * by another thread.
+ */
+enum CsStatus cs_iter_free(struct CsIter *iter);
 
 #endif  /* CHAINSTORE_H */

@@ -1,24 +1,30 @@
-//! chainstore's C ABI: a chain store behind an opaque handle, every function returning a
-//! [`CsStatus`], the error's message (and the field at fault) kept per thread, documents in and
-//! out as JSON in the shapes of the CLI (`chainstore_json`). The header, `include/chainstore.h`,
-//! is generated from this crate by cbindgen (the test `header_is_current` keeps it current) and
-//! states the ownership rules; `examples/c/chainstore_test.c` uses every function.
+//! chainstore's C ABI: a chain store ([`chain`]) and the generic transactional database
+//! ([`db`]) behind opaque handles, every function returning a [`CsStatus`], the error's message
+//! (and the field at fault) kept per thread, documents in and out as JSON in the shapes of the
+//! CLI (`chainstore_json`), keys and values as owned byte buffers ([`CsBytes`]). The header,
+//! `include/chainstore.h`, is generated from this crate by cbindgen (the test
+//! `header_is_current` keeps it current) and states the ownership rules;
+//! `examples/c/chainstore_test.c` uses every function.
 
 #![expect(unsafe_code, reason = "a C ABI: exported symbols and pointers that C passes in")]
+
+mod chain;
+mod db;
+mod options;
 
 use std::cell::RefCell;
 use std::ffi::{CStr, CString, c_char};
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::ptr;
+use std::ptr::{self, NonNull};
 
-use alloy_primitives::B256;
-use chainstore_chain::{ChainError, ChainStore};
-use chainstore_engine::db::Options;
-use chainstore_engine::wal::Durability;
-use chainstore_json::input::{self, InputError};
-use chainstore_json::kind::{ErrorKind, chain_error_kind};
-use chainstore_json::output;
+use chainstore_chain::ChainError;
+use chainstore_engine::db::Error as DbError;
+use chainstore_json::input::InputError;
+use chainstore_json::kind::{ErrorKind, chain_error_kind, db_error_kind};
 use serde_json::Value;
+
+pub use chain::*;
+pub use db::*;
 
 /// The outcome of a call.
 #[repr(C)]
@@ -26,7 +32,8 @@ use serde_json::Value;
 pub enum CsStatus {
     /// Success.
     Ok = 0,
-    /// What was asked for does not exist (an empty store's head, an absent account).
+    /// What was asked for does not exist (an empty store's head, an absent account or key), or
+    /// an iterator has no more pairs.
     NotFound = 1,
     /// A malformed argument or block, or a block that does not follow the head; nothing was
     /// changed. `cs_last_error_field()` names the field at fault.
@@ -47,14 +54,27 @@ pub enum CsStatus {
     Panic = 9,
 }
 
-/// `cs_store_open` flag: open for queries only.
-pub const CS_OPEN_READ_ONLY: u32 = 1;
-/// `cs_store_open` flag: a commit returns once the OS has it, not once it is on stable storage.
-pub const CS_OPEN_BUFFERED: u32 = 2;
+/// Bytes owned by the caller: `len` bytes at `ptr` (`ptr` is NULL when `len` is 0). Free them
+/// with `cs_bytes_free()` and nothing else.
+#[repr(C)]
+#[derive(Debug)]
+pub struct CsBytes {
+    /// The first byte, or NULL when empty.
+    pub ptr: *mut u8,
+    /// The number of bytes.
+    pub len: usize,
+}
 
-/// An open chain store (opaque to C).
-pub struct CsStore {
-    store: ChainStore,
+impl CsBytes {
+    /// Hands `bytes` over to C (the caller frees them with `cs_bytes_free`).
+    fn new(bytes: Vec<u8>) -> Self {
+        if bytes.is_empty() {
+            return Self { ptr: ptr::null_mut(), len: 0 };
+        }
+        let bytes = bytes.into_boxed_slice();
+        let len = bytes.len();
+        Self { ptr: Box::into_raw(bytes).cast(), len }
+    }
 }
 
 /// A failed call: its status, message and field at fault.
@@ -76,11 +96,10 @@ impl Failure {
     fn not_found(what: &str) -> Self {
         Self { status: CsStatus::NotFound, message: format!("{what} not found"), field: None }
     }
-}
 
-impl From<ChainError> for Failure {
-    fn from(e: ChainError) -> Self {
-        let (status, field) = match chain_error_kind(&e) {
+    /// An error of class `kind`, as both bindings classify them.
+    fn of_kind(kind: ErrorKind, message: String) -> Self {
+        let (status, field) = match kind {
             ErrorKind::InvalidInput { field } => (CsStatus::InvalidInput, field),
             ErrorKind::Locked => (CsStatus::Locked, None),
             ErrorKind::QuotaExceeded => (CsStatus::QuotaExceeded, None),
@@ -89,7 +108,19 @@ impl From<ChainError> for Failure {
             ErrorKind::Corruption => (CsStatus::Corruption, None),
             ErrorKind::Other => (CsStatus::Error, None),
         };
-        Self { status, message: e.to_string(), field: field.map(str::to_owned) }
+        Self { status, message, field: field.map(str::to_owned) }
+    }
+}
+
+impl From<ChainError> for Failure {
+    fn from(e: ChainError) -> Self {
+        Self::of_kind(chain_error_kind(&e), e.to_string())
+    }
+}
+
+impl From<DbError> for Failure {
+    fn from(e: DbError) -> Self {
+        Self::of_kind(db_error_kind(&e), e.to_string())
     }
 }
 
@@ -145,27 +176,100 @@ unsafe fn arg<'a>(s: *const c_char, name: &str) -> Result<&'a str> {
     s.to_str().map_err(|_| Failure::invalid(name, "is not UTF-8"))
 }
 
-/// The store behind a handle.
+/// An optional C string argument: NULL is `None`.
 ///
 /// # Safety
-/// `store` is null or a handle from `cs_store_open` that was not closed.
-unsafe fn handle<'a>(store: *const CsStore) -> Result<&'a ChainStore> {
-    // SAFETY: the caller passes null or a live handle, which is only read here.
-    unsafe { store.as_ref() }.map(|h| &h.store).ok_or_else(|| Failure::invalid("store", "is NULL"))
+/// As [`arg`].
+unsafe fn opt_arg<'a>(s: *const c_char, name: &str) -> Result<Option<&'a str>> {
+    // SAFETY: the caller's promise.
+    (!s.is_null()).then(|| unsafe { arg(s, name) }).transpose()
 }
 
-/// Stores `doc` as a new C string in `*out`.
+/// A C string argument parsed by one of `chainstore_json::input`'s field parsers (an address,
+/// a hash, a slot), its errors naming `name`.
 ///
 /// # Safety
-/// `out` is null or valid for a write.
-unsafe fn put_out(out: *mut *mut c_char, doc: &Value) -> Result<()> {
-    if out.is_null() {
-        return Err(Failure::invalid("out", "is NULL"));
+/// As [`arg`].
+unsafe fn parsed<T>(
+    s: *const c_char,
+    name: &str,
+    parse: fn(&Value, &str) -> Result<T, InputError>,
+) -> Result<T> {
+    // SAFETY: the caller's promise.
+    let text = unsafe { arg(s, name) }?;
+    Ok(parse(&Value::String(text.to_owned()), name)?)
+}
+
+/// A borrowed byte buffer argument: `len` bytes at `ptr`, which may be NULL when `len` is 0.
+///
+/// # Safety
+/// `ptr` is null or valid for reading `len` bytes during the call.
+unsafe fn bytes_arg<'a>(ptr: *const u8, len: usize, name: &str) -> Result<&'a [u8]> {
+    if ptr.is_null() {
+        return if len == 0 { Ok(&[]) } else { Err(Failure::invalid(name, "is NULL")) };
     }
-    let text = c_string(doc.to_string()).into_raw();
-    // SAFETY: not null and valid for a write (the caller's promise).
-    unsafe { out.write(text) };
-    Ok(())
+    // SAFETY: not null, valid for `len` bytes that C does not change during the call (the
+    // caller's promise).
+    Ok(unsafe { std::slice::from_raw_parts(ptr, len) })
+}
+
+/// The object behind a handle, borrowed for the call.
+///
+/// # Safety
+/// `handle` is null or a live handle of type `T` that no other thread frees or mutates during
+/// the call.
+unsafe fn live<'a, T>(handle: *const T, name: &str) -> Result<&'a T> {
+    // SAFETY: null or a live handle, only read here (the caller's promise).
+    unsafe { handle.as_ref() }.ok_or_else(|| Failure::invalid(name, "is NULL"))
+}
+
+/// The object behind a handle, borrowed mutably for the call.
+///
+/// # Safety
+/// `handle` is null or a live handle of type `T` that no other thread uses during the call.
+unsafe fn live_mut<'a, T>(handle: *mut T, name: &str) -> Result<&'a mut T> {
+    // SAFETY: null or a live handle used by this call alone (the caller's promise).
+    unsafe { handle.as_mut() }.ok_or_else(|| Failure::invalid(name, "is NULL"))
+}
+
+/// A handle for C: the object, boxed, owned by the caller until a consuming call gives it back.
+fn into_handle<T>(object: T) -> *mut T {
+    Box::into_raw(Box::new(object))
+}
+
+/// The object behind a handle, given back by C (`None` for NULL).
+///
+/// # Safety
+/// `handle` is null or a handle of type `T` from [`into_handle`], given back exactly once and
+/// not in use by another thread.
+unsafe fn from_handle<T>(handle: *mut T) -> Option<Box<T>> {
+    // SAFETY: a `Box` from `into_handle`, given back exactly once (the caller's promise).
+    (!handle.is_null()).then(|| unsafe { Box::from_raw(handle) })
+}
+
+/// An out-parameter, checked not NULL before the call does any work: a call that fails on it
+/// changes nothing and allocates nothing.
+struct Out<T>(NonNull<T>);
+
+impl<T> Out<T> {
+    /// # Safety
+    /// `out` is null or valid for a write of a `T` during the call.
+    unsafe fn new(out: *mut T, name: &str) -> Result<Self> {
+        NonNull::new(out).map(Self).ok_or_else(|| Failure::invalid(name, "is NULL"))
+    }
+
+    /// Writes the result (the previous value is overwritten, not dropped).
+    fn set(self, value: T) {
+        // SAFETY: not null and valid for a write (promised to `Out::new`).
+        unsafe { self.0.as_ptr().write(value) }
+    }
+}
+
+impl Out<*mut c_char> {
+    /// Writes `doc` as a new C string, owned by the caller (freed with `cs_string_free`).
+    fn set_json(self, doc: &Value) {
+        self.set(c_string(doc.to_string()).into_raw());
+    }
 }
 
 /// An optional block number: NULL for the head.
@@ -177,228 +281,6 @@ unsafe fn block_arg(block: *const u64) -> Option<u64> {
     unsafe { block.as_ref() }.copied()
 }
 
-/// Opens (creating if needed) the chain store in directory `path` with `flags`
-/// (`CS_OPEN_READ_ONLY`, `CS_OPEN_BUFFERED`, or 0), and stores its handle in `*out`.
-///
-/// # Safety
-/// `path` is a NUL-terminated string; `out` is valid for a write.
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn cs_store_open(
-    path: *const c_char,
-    flags: u32,
-    out: *mut *mut CsStore,
-) -> CsStatus {
-    call(|| {
-        // SAFETY: the caller's promise, checked for null inside.
-        let path = unsafe { arg(path, "path") }?;
-        if out.is_null() {
-            return Err(Failure::invalid("out", "is NULL"));
-        }
-        if flags & !(CS_OPEN_READ_ONLY | CS_OPEN_BUFFERED) != 0 {
-            return Err(Failure::invalid("flags", format!("unknown flags {flags:#x}")));
-        }
-        let durability = if flags & CS_OPEN_BUFFERED != 0 {
-            Durability::Buffered
-        } else {
-            Durability::Immediate
-        };
-        let options = Options { durability, ..Options::default() };
-        let store = if flags & CS_OPEN_READ_ONLY != 0 {
-            ChainStore::open_read_only(path, options)?
-        } else {
-            ChainStore::open(path, options)?
-        };
-        let handle = Box::into_raw(Box::new(CsStore { store }));
-        // SAFETY: checked not null above; valid for a write (the caller's promise).
-        unsafe { out.write(handle) };
-        Ok(())
-    })
-}
-
-/// Closes the store and frees the handle (freed even when closing fails). NULL is a no-op.
-///
-/// # Safety
-/// `store` is NULL or a handle from `cs_store_open`, not used again after this call and not
-/// in use by another thread.
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn cs_store_close(store: *mut CsStore) -> CsStatus {
-    call(|| {
-        if store.is_null() {
-            return Ok(());
-        }
-        // SAFETY: a handle from `cs_store_open` (a `Box`), given back exactly once.
-        let handle = unsafe { Box::from_raw(store) };
-        Ok(handle.store.close()?)
-    })
-}
-
-/// Commits one block, given as a JSON object in the CLI's block line format; `*out_head` gets
-/// `{number, hash, stateRoot}` once the block is durable. A bad block is `CS_INVALID_INPUT`
-/// with the field at fault, and changes nothing.
-///
-/// # Safety
-/// `store` is a live handle; `block_json` a NUL-terminated string; `out_head` valid for a write.
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn cs_store_commit(
-    store: *const CsStore,
-    block_json: *const c_char,
-    out_head: *mut *mut c_char,
-) -> CsStatus {
-    call(|| {
-        // SAFETY: the caller's promises, checked for null inside.
-        let (store, text) = unsafe { (handle(store)?, arg(block_json, "block_json")?) };
-        let block = input::parse_block(text)?;
-        let info = store.commit_block(&block)?;
-        // SAFETY: the caller's promise.
-        unsafe { put_out(out_head, &output::head_json(info.number, info.hash, info.state_root)) }
-    })
-}
-
-/// The head `{number, hash, stateRoot}`; `CS_NOT_FOUND` on an empty store.
-///
-/// # Safety
-/// `store` is a live handle; `out` valid for a write.
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn cs_store_head(store: *const CsStore, out: *mut *mut c_char) -> CsStatus {
-    call(|| {
-        // SAFETY: the caller's promise.
-        let store = unsafe { handle(store) }?;
-        let head = store.head()?.ok_or_else(|| Failure::not_found("head block"))?;
-        // SAFETY: the caller's promise.
-        unsafe { put_out(out, &output::head_json(head.number, head.hash, head.state_root)) }
-    })
-}
-
-/// An account `{address, nonce, balance, codeHash, storageHash}` at the head (`block` NULL)
-/// or at `*block`; `CS_NOT_FOUND` if it does not exist.
-///
-/// # Safety
-/// `store` is a live handle; `address` a NUL-terminated string; `block` NULL or valid;
-/// `out` valid for a write.
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn cs_store_account(
-    store: *const CsStore,
-    address: *const c_char,
-    block: *const u64,
-    out: *mut *mut c_char,
-) -> CsStatus {
-    call(|| {
-        // SAFETY: the caller's promises.
-        let (store, address, block) =
-            unsafe { (handle(store)?, arg(address, "address")?, block_arg(block)) };
-        let address = input::address(&Value::String(address.to_owned()), "address")?;
-        let info = match block {
-            Some(n) => store.account_at(address, n)?,
-            None => store.account(address)?,
-        };
-        let info = info.ok_or_else(|| Failure::not_found("account"))?;
-        // SAFETY: the caller's promise.
-        unsafe { put_out(out, &output::account_json(&address, Some(&info))) }
-    })
-}
-
-/// The value of storage slot `slot` (hex of up to 32 bytes, or decimal) of `address`, at the
-/// head or at `*block`, as 32 big-endian bytes written to `out_value` (zero if unset).
-///
-/// # Safety
-/// `store` is a live handle; `address` and `slot` NUL-terminated strings; `block` NULL or
-/// valid; `out_value` valid for writing 32 bytes.
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn cs_store_storage(
-    store: *const CsStore,
-    address: *const c_char,
-    slot: *const c_char,
-    block: *const u64,
-    out_value: *mut u8,
-) -> CsStatus {
-    call(|| {
-        // SAFETY: the caller's promises.
-        let (store, address, slot, block) = unsafe {
-            (handle(store)?, arg(address, "address")?, arg(slot, "slot")?, block_arg(block))
-        };
-        let address = input::address(&Value::String(address.to_owned()), "address")?;
-        let slot = input::word(&Value::String(slot.to_owned()), "slot")?;
-        if out_value.is_null() {
-            return Err(Failure::invalid("out_value", "is NULL"));
-        }
-        let value = match block {
-            Some(n) => store.storage_at(address, slot, n)?,
-            None => store.storage(address, slot)?,
-        };
-        let word = B256::from(value);
-        // SAFETY: not null, valid for 32 bytes (the caller's promise); a fresh local source.
-        unsafe { ptr::copy_nonoverlapping(word.as_ptr(), out_value, 32) };
-        Ok(())
-    })
-}
-
-/// An EIP-1186 proof (the `eth_getProof` result) of `address` and the `n_slots` slots in
-/// `slots`, at the head or at `*block`.
-///
-/// # Safety
-/// `store` is a live handle; `address` a NUL-terminated string; `slots` NULL (with `n_slots`
-/// 0) or an array of `n_slots` NUL-terminated strings; `block` NULL or valid; `out` valid for a
-/// write.
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn cs_store_proof(
-    store: *const CsStore,
-    address: *const c_char,
-    slots: *const *const c_char,
-    n_slots: usize,
-    block: *const u64,
-    out: *mut *mut c_char,
-) -> CsStatus {
-    call(|| {
-        // SAFETY: the caller's promises.
-        let (store, address, block) =
-            unsafe { (handle(store)?, arg(address, "address")?, block_arg(block)) };
-        let address = input::address(&Value::String(address.to_owned()), "address")?;
-        if slots.is_null() && n_slots > 0 {
-            return Err(Failure::invalid("slots", "is NULL"));
-        }
-        let slots = (0..n_slots)
-            .map(|i| {
-                let name = format!("slots[{i}]");
-                // SAFETY: `slots` has `n_slots` elements (the caller's promise).
-                let text = unsafe { arg(*slots.add(i), &name) }?;
-                Ok(input::word(&Value::String(text.to_owned()), &name)?)
-            })
-            .collect::<Result<Vec<_>>>()?;
-        let proof = match block {
-            Some(n) => store.proof_at(address, &slots, n)?,
-            None => store.proof(address, &slots)?,
-        };
-        let doc = serde_json::to_value(&proof).map_err(|e| Failure {
-            status: CsStatus::Error,
-            message: format!("proof to JSON: {e}"),
-            field: None,
-        })?;
-        // SAFETY: the caller's promise.
-        unsafe { put_out(out, &doc) }
-    })
-}
-
-/// Unwinds the chain to block `to`; `*out_head` gets the new head.
-///
-/// # Safety
-/// `store` is a live handle; `out_head` valid for a write.
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn cs_store_unwind(
-    store: *const CsStore,
-    to: u64,
-    out_head: *mut *mut c_char,
-) -> CsStatus {
-    call(|| {
-        // SAFETY: the caller's promise.
-        let store = unsafe { handle(store) }?;
-        store.head()?.ok_or_else(|| Failure::not_found("head block"))?;
-        store.unwind_to(to)?;
-        let head = store.head()?.ok_or_else(|| Failure::not_found("head block"))?;
-        // SAFETY: the caller's promise.
-        unsafe { put_out(out_head, &output::head_json(head.number, head.hash, head.state_root)) }
-    })
-}
-
 /// The message of the last error on this thread ("" if none); owned by chainstore, valid
 /// until the next call on this thread.
 #[unsafe(no_mangle)]
@@ -406,9 +288,9 @@ pub extern "C" fn cs_last_error() -> *const c_char {
     LAST_ERROR.with(|last| last.borrow().0.as_ptr())
 }
 
-/// The field at fault of the last error on this thread (for `CS_INVALID_INPUT`: e.g.
-/// `"transactions[1].hash"`, `"address"`), or NULL; owned by chainstore, valid until the next
-/// call on this thread.
+/// The field at fault of the last error on this thread (for `CS_STATUS_INVALID_INPUT`: e.g.
+/// `"transactions[1].hash"`, `"address"`, `"retention.history"`, `"table"`), or NULL; owned by
+/// chainstore, valid until the next call on this thread.
 #[unsafe(no_mangle)]
 pub extern "C" fn cs_last_error_field() -> *const c_char {
     LAST_ERROR.with(|last| last.borrow().1.as_ref().map_or(ptr::null(), |f| f.as_ptr()))
@@ -421,8 +303,22 @@ pub extern "C" fn cs_last_error_field() -> *const c_char {
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn cs_string_free(s: *mut c_char) {
     if !s.is_null() {
-        // SAFETY: allocated by `CString::into_raw` in `put_out`, given back exactly once.
+        // SAFETY: allocated by `CString::into_raw` in `Out::set_json`, given back exactly once.
         drop(unsafe { CString::from_raw(s) });
+    }
+}
+
+/// Frees bytes that chainstore returned through an `out` parameter. Empty bytes (`ptr` NULL)
+/// are a no-op.
+///
+/// # Safety
+/// `bytes` is as chainstore returned it (both fields unchanged), not freed before.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cs_bytes_free(bytes: CsBytes) {
+    if !bytes.ptr.is_null() {
+        let slice = ptr::slice_from_raw_parts_mut(bytes.ptr, bytes.len);
+        // SAFETY: a boxed slice of `len` bytes from `CsBytes::new`, given back exactly once.
+        drop(unsafe { Box::from_raw(slice) });
     }
 }
 
@@ -445,5 +341,30 @@ mod tests {
         // SAFETY: the field is a NUL-terminated string owned by this thread.
         let field = unsafe { CStr::from_ptr(cs_last_error_field()) };
         assert_eq!(field.to_str(), Ok("slot"));
+    }
+
+    #[test]
+    fn handles_are_as_thread_safe_as_the_header_says() {
+        fn shared<T: Send + Sync>() {}
+        fn one_thread_at_a_time<T: Send>() {}
+        shared::<CsStore>();
+        shared::<CsDb>();
+        shared::<CsReadTxn>();
+        one_thread_at_a_time::<CsWriteTxn>();
+        one_thread_at_a_time::<CsIter>();
+    }
+
+    #[test]
+    fn bytes_round_trip() {
+        let empty = CsBytes::new(Vec::new());
+        assert!(empty.ptr.is_null() && empty.len == 0);
+        let bytes = CsBytes::new(vec![1, 2, 3]);
+        // SAFETY: `ptr` holds `len` bytes from `CsBytes::new`.
+        assert_eq!(unsafe { std::slice::from_raw_parts(bytes.ptr, bytes.len) }, [1, 2, 3]);
+        // SAFETY: both as `CsBytes::new` returned them, freed once.
+        unsafe {
+            cs_bytes_free(empty);
+            cs_bytes_free(bytes);
+        }
     }
 }
