@@ -154,6 +154,20 @@ static void test_chain(const char *dir) {
     CHECK(has(&doc, "\"balance\":\"0x64\""));
     CHECK(cs_store_account(store, ALICE, &one, &doc) == CS_STATUS_OK);
     CHECK(has(&doc, "\"nonce\":\"0x1\""));
+    /* The same reads in binary: Alice's 20 bytes, her fields at the head and at genesis. */
+    uint8_t alice[20];
+    memset(alice, 0xa1, sizeof alice);
+    CsAccount account;
+    CHECK(cs_store_account_fields(store, alice, NULL, &account) == CS_STATUS_OK);
+    CHECK(account.nonce == 2 && word_is(account.balance, 50));
+    /* No code: keccak256 of the empty string, c5d2...a470. */
+    CHECK(account.code_hash[0] == 0xc5 && account.code_hash[31] == 0x70);
+    CHECK(cs_store_account_fields(store, alice, &genesis, &account) == CS_STATUS_OK);
+    CHECK(account.nonce == 0 && word_is(account.balance, 100));
+    CHECK(cs_store_account_fields(store, NULL, NULL, &account) == CS_STATUS_INVALID_INPUT &&
+          field_is("address"));
+    CHECK(cs_store_account_fields(store, alice, NULL, NULL) == CS_STATUS_INVALID_INPUT &&
+          field_is("out"));
     CHECK(cs_store_storage(store, ALICE, "0x1", NULL, word) == CS_STATUS_OK && word_is(word, 7));
     CHECK(cs_store_storage(store, ALICE, "1", &genesis, word) == CS_STATUS_OK && word_is(word, 5));
     CHECK(cs_store_storage(store, ALICE, "0x2", NULL, word) == CS_STATUS_OK && word_is(word, 0));
@@ -282,6 +296,9 @@ static void test_chain(const char *dir) {
     /* Not found. */
     CHECK(cs_store_account(store, "0x00000000000000000000000000000000000000ff", NULL, &doc) ==
           CS_STATUS_NOT_FOUND);
+    uint8_t nobody[20] = {0};
+    nobody[19] = 0xff;
+    CHECK(cs_store_account_fields(store, nobody, NULL, &account) == CS_STATUS_NOT_FOUND);
 
     /* Verify and stats. */
     CHECK(cs_store_verify(store, &doc) == CS_STATUS_OK);

@@ -141,6 +141,28 @@ typedef struct CsBytes {
 } CsBytes;
 
 /**
+ * An account's fields in binary, as `cs_store_account_fields` returns them.
+ */
+typedef struct CsAccount {
+  /**
+   * The nonce.
+   */
+  uint64_t nonce;
+  /**
+   * The balance, 32 bytes big-endian.
+   */
+  uint8_t balance[32];
+  /**
+   * The code hash (keccak256 of the empty string for an account without code).
+   */
+  uint8_t code_hash[32];
+  /**
+   * The storage root (the empty trie's root for an account without storage).
+   */
+  uint8_t storage_root[32];
+} CsAccount;
+
+/**
  * The message of the last error on this thread ("" if none); owned by chainstore, valid
  * until the next call on this thread.
  */
@@ -269,6 +291,21 @@ enum CsStatus cs_store_receipt(const struct CsStore *store, const char *hash, ch
  * `store` is a live handle; `filter_json` a NUL-terminated string; `out` valid for a write.
  */
 enum CsStatus cs_store_logs(const struct CsStore *store, const char *filter_json, char **out);
+
+/**
+ * The account at `address` (20 bytes) at the head (`block` NULL) or at `*block`, written to
+ * `*out` as binary fields: the same read as `cs_store_account` without the hex and JSON on
+ * either side, for callers that read many accounts. `CS_STATUS_NOT_FOUND` if it does not
+ * exist (`*out` is then untouched).
+ *
+ * # Safety
+ * `store` is a live handle; `address` NULL or valid for reading 20 bytes; `block` NULL or
+ * valid; `out` valid for a write.
+ */
+enum CsStatus cs_store_account_fields(const struct CsStore *store,
+                                      const uint8_t *address,
+                                      const uint64_t *block,
+                                      struct CsAccount *out);
 
 /**
  * An account `{address, nonce, balance, codeHash, storageHash}` at the head (`block` NULL)

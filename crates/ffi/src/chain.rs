@@ -3,7 +3,7 @@
 
 use std::ffi::c_char;
 
-use alloy_primitives::B256;
+use alloy_primitives::{Address, B256};
 use chainstore_chain::{ChainStore, LogFilter, PRUNE_BATCH_OPS, Retention};
 use chainstore_engine::db::Options;
 use chainstore_engine::wal::Durability;
@@ -310,6 +310,59 @@ pub unsafe extern "C" fn cs_store_logs(
         };
         let logs = store.store.logs(&log_filter(text)?)?;
         out.set_json(&Value::Array(logs.iter().map(output::log_json).collect()));
+        Ok(())
+    })
+}
+
+/// An account's fields in binary, as `cs_store_account_fields` returns them.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CsAccount {
+    /// The nonce.
+    pub nonce: u64,
+    /// The balance, 32 bytes big-endian.
+    pub balance: [u8; 32],
+    /// The code hash (keccak256 of the empty string for an account without code).
+    pub code_hash: [u8; 32],
+    /// The storage root (the empty trie's root for an account without storage).
+    pub storage_root: [u8; 32],
+}
+
+/// The account at `address` (20 bytes) at the head (`block` NULL) or at `*block`, written to
+/// `*out` as binary fields: the same read as `cs_store_account` without the hex and JSON on
+/// either side, for callers that read many accounts. `CS_STATUS_NOT_FOUND` if it does not
+/// exist (`*out` is then untouched).
+///
+/// # Safety
+/// `store` is a live handle; `address` NULL or valid for reading 20 bytes; `block` NULL or
+/// valid; `out` valid for a write.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cs_store_account_fields(
+    store: *const CsStore,
+    address: *const u8,
+    block: *const u64,
+    out: *mut CsAccount,
+) -> CsStatus {
+    call(|| {
+        // SAFETY: the caller's promises.
+        let (store, block, out) =
+            unsafe { (live(store, "store")?, block_arg(block), Out::new(out, "out")?) };
+        if address.is_null() {
+            return Err(Failure::invalid("address", "is NULL"));
+        }
+        // SAFETY: not null, and valid for reading 20 bytes (the caller's promise).
+        let address = Address::from_slice(unsafe { std::slice::from_raw_parts(address, 20) });
+        let info = match block {
+            Some(n) => store.store.account_at(address, n)?,
+            None => store.store.account(address)?,
+        };
+        let info = info.ok_or_else(|| Failure::not_found("account"))?;
+        out.set(CsAccount {
+            nonce: info.nonce,
+            balance: info.balance.to_be_bytes(),
+            code_hash: info.code_hash.0,
+            storage_root: info.storage_root.0,
+        });
         Ok(())
     })
 }
