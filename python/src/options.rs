@@ -22,29 +22,10 @@ pub(crate) fn engine_options(
 
 /// `"redb"` (the default) or `"rocksdb"` (builds with the `rocksdb` feature).
 fn backend_choice(name: &str) -> PyResult<BackendChoice> {
-    match name {
-        "redb" => Ok(BackendChoice::Redb(Default::default())),
-        #[cfg(feature = "rocksdb")]
-        "rocksdb" => Ok(BackendChoice::Rocksdb(Default::default())),
-        #[cfg(not(feature = "rocksdb"))]
-        "rocksdb" => Err(invalid(
-            Some("backend"),
-            "this chainstore package was built without the rocksdb backend (cargo feature `rocksdb`)",
-        )),
-        other => {
-            Err(invalid(Some("backend"), format!("unknown backend {other:?}: use redb or rocksdb")))
-        }
-    }
+    name.parse().map_err(|e| invalid(Some("backend"), format!("{e}")))
 }
 
 /// `"immediate"` (fsync before a commit returns; the default) or `"buffered"`.
 pub(crate) fn durability_choice(name: &str) -> PyResult<Durability> {
-    match name {
-        "immediate" => Ok(Durability::Immediate),
-        "buffered" => Ok(Durability::Buffered),
-        other => Err(invalid(
-            Some("durability"),
-            format!("unknown durability {other:?}: use immediate or buffered"),
-        )),
-    }
+    name.parse().map_err(|e| invalid(Some("durability"), format!("{e}")))
 }

@@ -39,16 +39,7 @@ impl Global {
 
     /// The engine's backend for `--backend`.
     pub(crate) fn backend_choice(&self) -> anyhow::Result<BackendChoice> {
-        match self.backend.as_str() {
-            "redb" => Ok(BackendChoice::Redb(Default::default())),
-            #[cfg(feature = "rocksdb")]
-            "rocksdb" => Ok(BackendChoice::Rocksdb(Default::default())),
-            #[cfg(not(feature = "rocksdb"))]
-            "rocksdb" => bail!(
-                "this chainstore was built without the rocksdb backend (cargo feature `rocksdb`)"
-            ),
-            other => bail!("unknown backend {other:?}: use redb or rocksdb"),
-        }
+        Ok(self.backend.parse()?)
     }
 
     /// Opens an existing store, refusing to create one (for commands that change it).

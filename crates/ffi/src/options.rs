@@ -61,33 +61,13 @@ fn string<'a>(v: &'a Value, field: &str) -> Result<&'a str, InputError> {
 
 /// `"redb"` (the default) or `"rocksdb"` (builds with the `rocksdb` feature).
 fn backend(v: &Value) -> Result<BackendChoice, InputError> {
-    match string(v, "backend")? {
-        "redb" => Ok(BackendChoice::Redb(Default::default())),
-        #[cfg(feature = "rocksdb")]
-        "rocksdb" => Ok(BackendChoice::Rocksdb(Default::default())),
-        #[cfg(not(feature = "rocksdb"))]
-        "rocksdb" => Err(InputError::field(
-            "backend",
-            "this library was built without the rocksdb backend (cargo feature `rocksdb`)",
-        )),
-        other => Err(InputError::field(
-            "backend",
-            format!("unknown backend {other:?}: use redb or rocksdb"),
-        )),
-    }
+    string(v, "backend")?.parse().map_err(|e| InputError::field("backend", format!("{e}")))
 }
 
 /// `"immediate"` (a commit returns once it is on stable storage) or `"buffered"` (once the OS
 /// has it).
 pub(crate) fn durability(name: &str, field: &str) -> Result<Durability, InputError> {
-    match name {
-        "immediate" => Ok(Durability::Immediate),
-        "buffered" => Ok(Durability::Buffered),
-        other => Err(InputError::field(
-            field,
-            format!("unknown durability {other:?}: use immediate or buffered"),
-        )),
-    }
+    name.parse().map_err(|e| InputError::field(field, format!("{e}")))
 }
 
 /// A retention object: `history`, `receipts`, `tx_index`, each the number of blocks to keep, or

@@ -52,6 +52,46 @@ pub enum BackendChoice {
     Memory(MemoryBackend),
 }
 
+/// A backend or durability name that this build does not know.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct UnknownName(String);
+
+impl std::str::FromStr for BackendChoice {
+    type Err = UnknownName;
+
+    /// `redb` or `rocksdb` (in builds with the `rocksdb` feature), with default options: the
+    /// names the CLI's `--backend` and the bindings' `backend` option take.
+    fn from_str(name: &str) -> std::result::Result<Self, UnknownName> {
+        match name {
+            "redb" => Ok(Self::Redb(Default::default())),
+            #[cfg(feature = "rocksdb")]
+            "rocksdb" => Ok(Self::Rocksdb(Default::default())),
+            #[cfg(not(feature = "rocksdb"))]
+            "rocksdb" => Err(UnknownName(
+                "this chainstore was built without the rocksdb backend (cargo feature `rocksdb`)"
+                    .into(),
+            )),
+            other => Err(UnknownName(format!("unknown backend {other:?}: use redb or rocksdb"))),
+        }
+    }
+}
+
+impl std::str::FromStr for Durability {
+    type Err = UnknownName;
+
+    /// `immediate` or `buffered`.
+    fn from_str(name: &str) -> std::result::Result<Self, UnknownName> {
+        match name {
+            "immediate" => Ok(Self::Immediate),
+            "buffered" => Ok(Self::Buffered),
+            other => {
+                Err(UnknownName(format!("unknown durability {other:?}: use immediate or buffered")))
+            }
+        }
+    }
+}
+
 impl BackendChoice {
     /// The memory the backend may use for its own page or block cache, in bytes (none for the
     /// in-memory backend, whose data is all in memory).
