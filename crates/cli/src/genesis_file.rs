@@ -8,15 +8,16 @@
 //! Self-contained but for `chainstore_json::input`, so that the tests and the `genesis` fuzz
 //! target compile it too (`#[path]`).
 
-use alloy_primitives::{Address, B256, Bytes, U256, b256, keccak256};
+use alloy_primitives::{Address, B256, Bytes, U256, b256, hex, keccak256};
 use alloy_rlp::Encodable as _;
 use chainstore_chain::AccountChange;
 use chainstore_json::input::{
-    InputError, address, address_key, any_object, data, entry, hash, member, object, optional,
-    parse_json, storage, u64_field, u256,
+    Data, Entries, Hex, InputError, Object, Quantity, Quantity64, Storage, entry, parse_json,
+    required,
 };
 use chainstore_trie::EMPTY_TRIE_ROOT;
-use serde_json::{Map, Value};
+use serde::Deserialize;
+use serde::de::IgnoredAny;
 
 /// A parsed genesis file.
 #[derive(Debug)]
@@ -108,69 +109,102 @@ fn int(n: U256) -> Vec<u8> {
     bytes[first..].to_vec()
 }
 
-/// Parses a genesis file. Unknown top-level fields are ignored (geth-style files carry more
-/// than a store needs); the fields read are validated like block lines.
+/// A genesis file: the fields read, each optional but `alloc`. Unknown fields are ignored
+/// (geth-style files carry more than a store needs); the fields read are validated like block
+/// lines.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct GenesisFile {
+    number: Option<Quantity64>,
+    #[serde(deserialize_with = "required")]
+    alloc: Entries<Hex<20>, Object<AllocAccount>>,
+    state_root: Option<Hex<32>>,
+    parent_hash: Option<Hex<32>>,
+    coinbase: Option<Hex<20>>,
+    difficulty: Option<Quantity>,
+    gas_limit: Option<Quantity64>,
+    gas_used: Option<Quantity64>,
+    timestamp: Option<Quantity64>,
+    extra_data: Option<Data>,
+    mix_hash: Option<Hex<32>>,
+    /// geth's other spelling of `mixHash`, read when `mixHash` is missing.
+    #[serde(rename = "mixhash")]
+    mix_hash_lower_case: Option<Hex<32>>,
+    nonce: Option<Quantity64>,
+    base_fee_per_gas: Option<Quantity>,
+    blob_gas_used: Option<Quantity64>,
+    excess_blob_gas: Option<Quantity64>,
+    config: Option<Object<Config>>,
+}
+
+/// An account of `alloc`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AllocAccount {
+    #[serde(deserialize_with = "required")]
+    balance: Quantity,
+    nonce: Option<Quantity64>,
+    code: Option<Data>,
+    storage: Option<Storage>,
+    /// Ignored.
+    #[serde(rename = "privateKey")]
+    _private_key: Option<IgnoredAny>,
+}
+
+/// The fork activations read from `config` (other fields are ignored).
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Config {
+    london_block: Option<Quantity64>,
+    shanghai_time: Option<Quantity64>,
+    cancun_time: Option<Quantity64>,
+    prague_time: Option<Quantity64>,
+}
+
+/// Parses a genesis file.
 pub(crate) fn parse(text: &str) -> Result<Genesis, InputError> {
-    let v = parse_json(text, true)?;
-    let m = any_object(&v, "")?;
-    if let Some(n) = optional(m, "number")
-        && u64_field(n, "number")? != 0
-    {
+    let file: GenesisFile = parse_json(text, true)?;
+    if file.number.is_some_and(|Quantity64(n)| n != 0) {
         return Err(InputError::field("number", "a genesis block is block 0"));
     }
-    let Some(alloc_value) = optional(m, "alloc") else {
-        return Err(InputError::field("alloc", "missing required field"));
-    };
     Ok(Genesis {
-        header: header(m)?,
-        state_root: optional(m, "stateRoot").map(|r| hash(r, "stateRoot")).transpose()?,
-        alloc: alloc(alloc_value)?,
+        header: header(&file),
+        state_root: file.state_root.map(|Hex(root)| root),
+        alloc: alloc(file.alloc)?,
     })
 }
 
-fn header(m: &Map<String, Value>) -> Result<GenesisHeader, InputError> {
-    let opt_u64 = |key: &str| optional(m, key).map(|v| u64_field(v, key)).transpose();
-    let opt_u256 = |key: &str| optional(m, key).map(|v| u256(v, key)).transpose();
-    let mix_key = if m.contains_key("mixHash") { "mixHash" } else { "mixhash" };
-    let mix_hash = optional(m, mix_key).map(|v| hash(v, mix_key)).transpose()?;
-    let difficulty = opt_u256("difficulty")?;
-    let timestamp = opt_u64("timestamp")?.unwrap_or(0);
-    let forks = Forks::parse(optional(m, "config"), timestamp)?;
-    let base_fee = opt_u256("baseFeePerGas")?.unwrap_or(U256::from(INITIAL_BASE_FEE));
-    Ok(GenesisHeader {
-        parent_hash: optional(m, "parentHash")
-            .map(|v| hash(v, "parentHash"))
-            .transpose()?
-            .unwrap_or_default(),
-        coinbase: optional(m, "coinbase")
-            .map(|v| address(v, "coinbase"))
-            .transpose()?
-            .unwrap_or_default(),
+fn header(file: &GenesisFile) -> GenesisHeader {
+    let mix_hash = file.mix_hash.or(file.mix_hash_lower_case).unwrap_or_default().0;
+    let timestamp = file.timestamp.unwrap_or_default().0;
+    let forks = Forks::new(file.config.as_ref().map(|Object(c)| c), timestamp);
+    let base_fee = file.base_fee_per_gas.map_or(U256::from(INITIAL_BASE_FEE), |Quantity(f)| f);
+    GenesisHeader {
+        parent_hash: file.parent_hash.unwrap_or_default().0,
+        coinbase: Address(file.coinbase.unwrap_or_default().0),
         // geth: no difficulty and a zero (or no) mix hash mean the default difficulty.
-        difficulty: match (difficulty, mix_hash.unwrap_or_default()) {
-            (Some(d), _) => d,
+        difficulty: match (file.difficulty, mix_hash) {
+            (Some(Quantity(d)), _) => d,
             (None, B256::ZERO) => U256::from(GENESIS_DIFFICULTY),
             (None, _) => U256::ZERO,
         },
-        gas_limit: opt_u64("gasLimit")?.filter(|&g| g != 0).unwrap_or(GENESIS_GAS_LIMIT),
-        gas_used: opt_u64("gasUsed")?.unwrap_or(0),
+        gas_limit: file
+            .gas_limit
+            .map(|Quantity64(g)| g)
+            .filter(|&g| g != 0)
+            .unwrap_or(GENESIS_GAS_LIMIT),
+        gas_used: file.gas_used.unwrap_or_default().0,
         timestamp,
-        extra_data: optional(m, "extraData")
-            .map(|v| data(v, "extraData"))
-            .transpose()?
-            .unwrap_or_default(),
-        mix_hash: mix_hash.unwrap_or_default(),
-        nonce: opt_u64("nonce")?.unwrap_or(0),
+        extra_data: file.extra_data.clone().unwrap_or_default().0,
+        mix_hash,
+        nonce: file.nonce.unwrap_or_default().0,
         base_fee: forks.london.then_some(base_fee),
         shanghai: forks.shanghai,
-        cancun: match forks.cancun {
-            true => {
-                Some((opt_u64("blobGasUsed")?.unwrap_or(0), opt_u64("excessBlobGas")?.unwrap_or(0)))
-            }
-            false => None,
-        },
+        cancun: forks.cancun.then(|| {
+            (file.blob_gas_used.unwrap_or_default().0, file.excess_blob_gas.unwrap_or_default().0)
+        }),
         prague: forks.prague,
-    })
+    }
 }
 
 /// The forks `config` activates at genesis.
@@ -183,56 +217,43 @@ struct Forks {
 }
 
 impl Forks {
-    fn parse(config: Option<&Value>, timestamp: u64) -> Result<Self, InputError> {
-        let Some(config) = config else { return Ok(Self::default()) };
-        let c = any_object(config, "config")?;
-        let at = |key: &str, active: &dyn Fn(u64) -> bool| -> Result<bool, InputError> {
-            let field = member("config", key);
-            Ok(optional(c, key).map(|v| u64_field(v, &field)).transpose()?.is_some_and(active))
-        };
-        Ok(Self {
-            london: at("londonBlock", &|block| block == 0)?,
-            shanghai: at("shanghaiTime", &|time| time <= timestamp)?,
-            cancun: at("cancunTime", &|time| time <= timestamp)?,
-            prague: at("pragueTime", &|time| time <= timestamp)?,
-        })
+    fn new(config: Option<&Config>, timestamp: u64) -> Self {
+        let Some(c) = config else { return Self::default() };
+        let by_time = |time: Option<Quantity64>| time.is_some_and(|Quantity64(t)| t <= timestamp);
+        Self {
+            london: c.london_block == Some(Quantity64(0)),
+            shanghai: by_time(c.shanghai_time),
+            cancun: by_time(c.cancun_time),
+            prague: by_time(c.prague_time),
+        }
     }
 }
 
 /// The `alloc` object: every account with its balance, nonce, code and storage.
-fn alloc(v: &Value) -> Result<Vec<(Address, Option<AccountChange>)>, InputError> {
+fn alloc(
+    Entries(accounts): Entries<Hex<20>, Object<AllocAccount>>,
+) -> Result<Vec<(Address, Option<AccountChange>)>, InputError> {
     let mut seen = std::collections::HashSet::new();
-    any_object(v, "alloc")?
-        .iter()
-        .map(|(key, account)| {
-            let at = entry("alloc", key);
-            let addr = address_key(key, &at)?;
-            if !seen.insert(addr) {
+    accounts
+        .into_iter()
+        .map(|(Hex(address), Object(account))| {
+            let address = Address(address);
+            if !seen.insert(address) {
+                let at = entry("alloc", &format!("0x{}", hex::encode(address)));
                 return Err(InputError::field(&at, "the address appears twice in alloc"));
             }
-            Ok((addr, Some(alloc_account(account, &at)?)))
+            let mut storage = account.storage.unwrap_or_default().0;
+            // A zero value is no slot at all.
+            storage.retain(|(_, value)| !value.is_zero());
+            let change = AccountChange {
+                nonce: account.nonce.map(|Quantity64(n)| n),
+                balance: Some(account.balance.0),
+                code: account.code.map(|Data(code)| code),
+                storage,
+            };
+            Ok((address, Some(change)))
         })
         .collect()
-}
-
-fn alloc_account(v: &Value, field: &str) -> Result<AccountChange, InputError> {
-    let m = object(v, field, &["balance", "nonce", "code", "storage", "privateKey"])?;
-    let f = |k: &str| member(field, k);
-    let Some(balance) = optional(m, "balance") else {
-        return Err(InputError::field(&f("balance"), "missing required field"));
-    };
-    let mut storage = match optional(m, "storage") {
-        Some(s) => storage(s, &f("storage"))?,
-        None => Vec::new(),
-    };
-    // A zero value is no slot at all.
-    storage.retain(|(_, value)| !value.is_zero());
-    Ok(AccountChange {
-        nonce: optional(m, "nonce").map(|n| u64_field(n, &f("nonce"))).transpose()?,
-        balance: Some(u256(balance, &f("balance"))?),
-        code: optional(m, "code").map(|c| data(c, &f("code"))).transpose()?,
-        storage,
-    })
 }
 
 #[cfg(test)]
@@ -278,6 +299,26 @@ mod tests {
         let g = parse(&format!(r#"{{"alloc":{{"{a}":{{"balance":100000000000000000000}}}}}}"#));
         let change = g.unwrap().alloc[0].1.clone().unwrap();
         assert_eq!(change.balance, Some(U256::from(10u128.pow(20))));
+    }
+
+    #[test]
+    fn alloc_addresses_once_and_geths_other_spellings() {
+        let (a, upper) = ("ab".repeat(20), "AB".repeat(20));
+        let twice =
+            format!(r#"{{"alloc":{{"{a}":{{"balance":"1"}},"0X{upper}":{{"balance":"2"}}}}}}"#);
+        let e = parse(&twice).unwrap_err().to_string();
+        assert_eq!(e, format!("field \"alloc[0x{a}]\": the address appears twice in alloc"));
+        let e = parse(&format!(r#"{{"alloc":{{"{a}":{{"balance":"1","bal":"2"}}}}}}"#));
+        assert_eq!(
+            e.unwrap_err().to_string(),
+            format!(
+                "field \"alloc[{a}].bal\": unknown field `bal`, expected one of `balance`, \
+                 `nonce`, `code`, `storage`, `privateKey`"
+            )
+        );
+        let mix = format!(r#"{{"mixhash":"0x{}","alloc":{{}},"unknown":[1]}}"#, "11".repeat(32));
+        let h = parse(&mix).unwrap().header;
+        assert_eq!((h.mix_hash, h.difficulty), (B256::repeat_byte(0x11), U256::ZERO));
     }
 
     #[test]

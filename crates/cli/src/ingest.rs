@@ -1,7 +1,7 @@
-//! `chainstore ingest FILE|-`: commits blocks read as JSON lines (the format of DESIGN.md
-//! section 5, parsed by [`chainstore_json::input`]). After each block is durable it prints
-//! `{"number","hash","stateRoot"}` on one line and flushes stdout, so a reader may treat every
-//! printed line as an acknowledgement. The first bad line stops the run with an error naming the
+//! `chainstore ingest FILE|-`: commits blocks read as JSON lines (the format of `docs/cli.md`,
+//! "Block commit lines", parsed by [`chainstore_json::input`]). After each block is durable it
+//! prints `{"number","hash","stateRoot"}` on one line and flushes stdout, so a reader may treat
+//! every printed line as an acknowledgement. The first bad line stops the run with an error naming the
 //! line and the field; that block changes nothing, earlier blocks stay committed.
 
 use std::fs::File;

@@ -2,17 +2,26 @@
 //! errors that name the field, and the inverse, [`block_to_json`], which writes a block in
 //! exactly the line format `ingest` reads.
 //!
-//! Accepted spellings (DESIGN.md section 5): quantities as `0x` hex, decimal strings or JSON
-//! integers (exact up to 256 bits, see [`parse_json`]); addresses and hashes as hex with or
-//! without `0x`, in any case; data as hex.
-//! Rejected: broken JSON, wrong hex length, non-hex, quantities over 256 bits (64 for `u64`
-//! fields), negative numbers, floats, missing required fields, wrong JSON types, unknown fields.
+//! The formats are serde types: structs that derive `Deserialize` (unknown fields rejected) made
+//! of the value types below, which read the accepted spellings (`docs/cli.md`, "Input formats"):
+//! [`Quantity`] and [`Quantity64`] as `0x` hex, decimal strings or JSON integers (exact up to 256
+//! bits, see [`parse_json`]); [`Hex`] (addresses, hashes) as hex with or without `0x`, in any
+//! case; [`Data`] as hex. Rejected: broken JSON, wrong hex length, non-hex, quantities over 256
+//! bits (64 for [`Quantity64`]), negative numbers, floats, missing required fields, wrong JSON
+//! types, unknown fields. `serde_path_to_error` finds the field at fault; errors come in the
+//! order of the text.
 
-use std::fmt;
+use std::fmt::{self, Write as _};
+use std::marker::PhantomData;
 
-use alloy_primitives::{Address, B256, Bytes, U256, hex};
+use alloy_primitives::{Address, B256, Bytes, FixedBytes, U256, hex};
 use chainstore_chain::{AccountChange, BlockCommit, ChainError, Log, Receipt, Transaction};
-use serde_json::{Map, Value, json};
+use serde::Deserialize;
+use serde::de::value::{MapAccessDeserializer, SeqAccessDeserializer};
+use serde::de::{self, DeserializeOwned, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde_json::error::Category;
+use serde_json::{Map, Number, Value, json};
+use serde_path_to_error::Segment;
 
 use crate::output::{big_quantity, quantity};
 
@@ -25,6 +34,9 @@ pub struct InputError {
     pub message: String,
 }
 
+/// The message of a required field that is missing or `null`.
+const MISSING: &str = "missing required field";
+
 impl InputError {
     /// An error in `field`.
     pub fn field(field: &str, message: impl Into<String>) -> Self {
@@ -33,14 +45,27 @@ impl InputError {
 
     /// Broken JSON, with the column (and line, for multi-line documents) serde_json reports.
     fn json(e: &serde_json::Error, multi_line: bool) -> Self {
-        let text = e.to_string();
-        let detail = text.rfind(" at line ").map_or(text.as_str(), |at| &text[..at]);
         let position = if multi_line {
             format!("line {}, column {}", e.line(), e.column())
         } else {
             format!("column {}", e.column())
         };
-        Self { field: None, message: format!("invalid JSON at {position}: {detail}") }
+        Self { field: None, message: format!("invalid JSON at {position}: {}", message(e)) }
+    }
+
+    /// Broken JSON, or a value at fault at the error's path.
+    fn serde(e: serde_path_to_error::Error<serde_json::Error>, multi_line: bool) -> Self {
+        let path = field_path(e.path());
+        let e = e.into_inner();
+        if e.classify() != Category::Data {
+            return Self::json(&e, multi_line);
+        }
+        let message = message(&e);
+        // serde reports a missing field at the object lacking it, by name.
+        match message.strip_prefix("missing field `").and_then(|m| m.strip_suffix('`')) {
+            Some(name) => Self::field(&member(&path, name), MISSING),
+            None => Self::field(if path.is_empty() { "(top level)" } else { &path }, message),
+        }
     }
 }
 
@@ -57,28 +82,64 @@ impl std::error::Error for InputError {}
 
 type Result<T, E = InputError> = std::result::Result<T, E>;
 
-/// The JSON type of a value, for messages.
-fn type_name(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
+/// serde_json's message without the position it appends.
+fn message(e: &serde_json::Error) -> String {
+    let mut text = e.to_string();
+    let position = format!(" at line {} column {}", e.line(), e.column());
+    if text.ends_with(&position) {
+        text.truncate(text.len() - position.len());
     }
+    text
 }
 
-fn strip_0x(s: &str) -> Option<&str> {
-    s.strip_prefix("0x").or_else(|| s.strip_prefix("0X"))
+/// The path of member `key` of the object at `parent`.
+pub fn member(parent: &str, key: &str) -> String {
+    if parent.is_empty() { key.to_string() } else { format!("{parent}.{key}") }
 }
 
-/// Parses a JSON document. Two things serde_json's `Value` would do silently are handled first,
-/// by one pass over the text: integers above 64 bits in value positions are quoted (serde_json
+/// The path of an object entry whose key is data (an address, a slot).
+pub fn entry(parent: &str, key: &str) -> String {
+    format!("{parent}[{key}]")
+}
+
+/// The members whose keys are data, not field names: addresses in `state` and a genesis
+/// file's `alloc`, slots in `storage`.
+const KEYED_BY_DATA: [&str; 3] = ["state", "storage", "alloc"];
+
+/// A serde path in [`InputError::field`]'s spelling: `transactions[1].hash`, `state[0xab…]`.
+fn field_path(path: &serde_path_to_error::Path) -> String {
+    let mut field = String::new();
+    let mut keyed_by_data = false;
+    for segment in path {
+        keyed_by_data = match segment {
+            Segment::Map { key } if keyed_by_data => {
+                field = entry(&field, key);
+                false
+            }
+            Segment::Map { key } => {
+                field = member(&field, key);
+                KEYED_BY_DATA.contains(&key.as_str())
+            }
+            Segment::Seq { index } => {
+                let _ = write!(field, "[{index}]");
+                false
+            }
+            Segment::Enum { .. } | Segment::Unknown => {
+                field = member(&field, &segment.to_string());
+                false
+            }
+        };
+    }
+    field
+}
+
+/// Parses a JSON document as `T`. Two things serde_json would do silently are handled first, by
+/// one pass over the text: integers above 64 bits in value positions are quoted (serde_json
 /// would read them as floats; a quantity may be a decimal string), and a key repeated byte for
-/// byte in one object is an error (serde_json would keep only its last value, dropping a `state`
-/// entry). Columns in errors after a quoted integer are off by two per such integer.
-pub fn parse_json(text: &str, multi_line: bool) -> Result<Value> {
+/// byte in one object is an error (a map would keep only its last value, and [`Entries`] must not
+/// see a `state` entry the JSON text does not clearly mean twice). Columns in errors after a
+/// quoted integer are off by two per such integer.
+pub fn parse_json<T: DeserializeOwned>(text: &str, multi_line: bool) -> Result<T> {
     let spans = scan(text).map_err(|(offset, message)| {
         let before = &text[..offset];
         let column = offset - before.rfind('\n').map_or(0, |n| n + 1) + 1;
@@ -89,12 +150,10 @@ pub fn parse_json(text: &str, multi_line: bool) -> Result<Value> {
         };
         InputError { field: None, message: format!("invalid JSON at {position}: {message}") }
     })?;
-    let parsed = if spans.is_empty() {
-        serde_json::from_str(text)
-    } else {
+    let quoted = (!spans.is_empty()).then(|| {
         let mut quoted = String::with_capacity(text.len() + 2 * spans.len());
         let mut at = 0;
-        for (start, end) in spans {
+        for &(start, end) in &spans {
             quoted.push_str(&text[at..start]);
             quoted.push('"');
             quoted.push_str(&text[start..end]);
@@ -102,11 +161,14 @@ pub fn parse_json(text: &str, multi_line: bool) -> Result<Value> {
             at = end;
         }
         quoted.push_str(&text[at..]);
-        serde_json::from_str(&quoted)
-    };
-    parsed.map_err(|e| InputError::json(&e, multi_line))
+        quoted
+    });
+    let mut de = serde_json::Deserializer::from_str(quoted.as_deref().unwrap_or(text));
+    let value =
+        serde_path_to_error::deserialize(&mut de).map_err(|e| InputError::serde(e, multi_line))?;
+    de.end().map_err(|e| InputError::json(&e, multi_line))?;
+    Ok(value)
 }
-
 /// An open container while scanning: an array, or an object with the keys seen so far.
 enum Open<'a> {
     Array,
@@ -185,102 +247,327 @@ fn scan(text: &str) -> Result<Vec<(usize, usize)>, (usize, String)> {
     Ok(spans)
 }
 
-/// A quantity of at most 256 bits.
-pub fn u256(v: &Value, field: &str) -> Result<U256> {
-    let err = |m: String| InputError::field(field, m);
-    match v {
-        Value::Number(n) => {
-            if let Some(u) = n.as_u64() {
-                Ok(U256::from(u))
-            } else if n.as_i64().is_some() || n.as_f64().is_some_and(|f| f < 0.0) {
-                Err(err(format!("negative number {n}: quantities are unsigned")))
-            } else {
-                Err(err(format!("expected an integer quantity, found the float {n}")))
-            }
-        }
-        Value::String(s) => parse_quantity_text(s).map_err(err),
-        other => Err(err(format!(
-            "expected a quantity (\"0x\" hex, a decimal string or a JSON integer), found {}",
-            type_name(other)
-        ))),
+/// A value of one of the types below: it takes the JSON types it has methods for and names any
+/// other in the error, "expected {EXPECTED}, found {type}" (a derived struct alone would also
+/// take an array of its fields, and serde's own messages speak of sequences and maps).
+trait FromJson<'de>: Sized {
+    /// What the value should be.
+    const EXPECTED: &'static str;
+
+    /// From a string.
+    fn text(_: &str) -> Result<Self, String> {
+        Err(found(Self::EXPECTED, "a string"))
+    }
+
+    /// From a number.
+    fn number(_: Number) -> Result<Self, String> {
+        Err(found(Self::EXPECTED, "a number"))
+    }
+
+    /// From an object.
+    fn object<A: MapAccess<'de>>(_: A) -> Result<Self, A::Error> {
+        Err(de::Error::custom(found(Self::EXPECTED, "an object")))
+    }
+
+    /// From an array.
+    fn array<A: SeqAccess<'de>>(_: A) -> Result<Self, A::Error> {
+        Err(de::Error::custom(found(Self::EXPECTED, "an array")))
     }
 }
 
-fn parse_quantity_text(s: &str) -> Result<U256, String> {
-    if let Some(digits) = strip_0x(s) {
-        if digits.is_empty() {
-            return Err(format!("{s:?} has no hex digits after 0x"));
+fn found(expected: &str, found: &str) -> String {
+    format!("expected {expected}, found {found}")
+}
+
+/// The visitor of a [`FromJson`] type.
+struct Expect<T>(PhantomData<T>);
+
+/// Deserializes a [`FromJson`] type.
+fn expect<'de, D: Deserializer<'de>, T: FromJson<'de>>(d: D) -> Result<T, D::Error> {
+    d.deserialize_any(Expect(PhantomData))
+}
+
+impl<'de, T: FromJson<'de>> Visitor<'de> for Expect<T> {
+    type Value = T;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(T::EXPECTED)
+    }
+
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<T, E> {
+        Err(E::custom(found(T::EXPECTED, "a boolean")))
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<T, E> {
+        Err(E::custom(found(T::EXPECTED, "null")))
+    }
+
+    fn visit_u64<E: de::Error>(self, n: u64) -> Result<T, E> {
+        T::number(n.into()).map_err(E::custom)
+    }
+
+    fn visit_i64<E: de::Error>(self, n: i64) -> Result<T, E> {
+        T::number(n.into()).map_err(E::custom)
+    }
+
+    fn visit_f64<E: de::Error>(self, n: f64) -> Result<T, E> {
+        // Always finite: JSON has no infinities or NaN.
+        let n = Number::from_f64(n).ok_or_else(|| found(T::EXPECTED, "a number"));
+        n.and_then(T::number).map_err(E::custom)
+    }
+
+    fn visit_str<E: de::Error>(self, s: &str) -> Result<T, E> {
+        T::text(s).map_err(E::custom)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<T, A::Error> {
+        T::object(map)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<T, A::Error> {
+        T::array(seq)
+    }
+}
+
+/// A quantity of at most 256 bits: `0x` hex (leading zeros allowed), a decimal string or a JSON
+/// integer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Quantity(pub U256);
+
+impl FromJson<'_> for Quantity {
+    const EXPECTED: &'static str = "a quantity (\"0x\" hex, a decimal string or a JSON integer)";
+
+    fn text(s: &str) -> Result<Self, String> {
+        if let Some(digits) = strip_0x(s) {
+            if digits.is_empty() {
+                return Err(format!("{s:?} has no hex digits after 0x"));
+            }
+            if let Some(bad) = digits.chars().find(|c| !c.is_ascii_hexdigit()) {
+                return Err(format!("{s:?} is not hex: unexpected character {bad:?}"));
+            }
+            let significant = digits.trim_start_matches('0');
+            if significant.len() > 64 {
+                return Err(format!("quantity {s:?} is over 256 bits"));
+            }
+            U256::from_str_radix(if significant.is_empty() { "0" } else { significant }, 16)
+                .map(Self)
+                .map_err(|e| format!("quantity {s:?}: {e}"))
+        } else if s.starts_with('-') {
+            Err(format!("negative number {s:?}: quantities are unsigned"))
+        } else if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+            Err(found(Self::EXPECTED, &format!("{s:?}")))
+        } else {
+            U256::from_str_radix(s, 10)
+                .map(Self)
+                .map_err(|_| format!("quantity {s:?} is over 256 bits"))
         }
-        if let Some(bad) = digits.chars().find(|c| !c.is_ascii_hexdigit()) {
-            return Err(format!("{s:?} is not hex: unexpected character {bad:?}"));
+    }
+
+    fn number(n: Number) -> Result<Self, String> {
+        if let Some(u) = n.as_u64() {
+            Ok(Self(U256::from(u)))
+        } else if n.as_i64().is_some() || n.as_f64().is_some_and(|f| f < 0.0) {
+            Err(format!("negative number {n}: quantities are unsigned"))
+        } else {
+            Err(format!("expected an integer quantity, found the float {n}"))
         }
-        let significant = digits.trim_start_matches('0');
-        if significant.len() > 64 {
-            return Err(format!("quantity {s:?} is over 256 bits"));
-        }
-        U256::from_str_radix(if significant.is_empty() { "0" } else { significant }, 16)
-            .map_err(|e| format!("quantity {s:?}: {e}"))
-    } else if s.starts_with('-') {
-        Err(format!("negative number {s:?}: quantities are unsigned"))
-    } else if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
-        Err(format!(
-            "expected a quantity (\"0x\" hex, a decimal string or a JSON integer), found {s:?}"
-        ))
-    } else {
-        U256::from_str_radix(s, 10).map_err(|_| format!("quantity {s:?} is over 256 bits"))
+    }
+}
+
+impl<'de> Deserialize<'de> for Quantity {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        expect(d)
     }
 }
 
 /// A quantity of at most 64 bits (numbers, nonces, timestamps, gas, status).
-pub fn u64_field(v: &Value, field: &str) -> Result<u64> {
-    let q = u256(v, field)?;
-    u64::try_from(q).map_err(|_| InputError::field(field, format!("quantity {q} is over 64 bits")))
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Quantity64(pub u64);
+
+impl Quantity64 {
+    fn narrow(Quantity(q): Quantity) -> Result<Self, String> {
+        u64::try_from(q).map(Self).map_err(|_| format!("quantity {q} is over 64 bits"))
+    }
+}
+
+impl FromJson<'_> for Quantity64 {
+    const EXPECTED: &'static str = Quantity::EXPECTED;
+
+    fn text(s: &str) -> Result<Self, String> {
+        Quantity::text(s).and_then(Self::narrow)
+    }
+
+    fn number(n: Number) -> Result<Self, String> {
+        Quantity::number(n).and_then(Self::narrow)
+    }
+}
+
+impl<'de> Deserialize<'de> for Quantity64 {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        expect(d)
+    }
+}
+
+fn strip_0x(s: &str) -> Option<&str> {
+    s.strip_prefix("0x").or_else(|| s.strip_prefix("0X"))
 }
 
 /// Hex bytes, with or without `0x`.
-fn hex_bytes(v: &Value, field: &str) -> Result<Vec<u8>> {
-    let Value::String(s) = v else {
-        return Err(InputError::field(field, format!("expected hex, found {}", type_name(v))));
-    };
+fn hex_bytes(s: &str) -> Result<Vec<u8>, String> {
     let digits = strip_0x(s).unwrap_or(s);
     if let Some(bad) = digits.chars().find(|c| !c.is_ascii_hexdigit()) {
-        return Err(InputError::field(field, format!("not hex: unexpected character {bad:?}")));
+        return Err(format!("not hex: unexpected character {bad:?}"));
     }
     if digits.len() % 2 == 1 {
-        return Err(InputError::field(
-            field,
-            format!("odd number of hex digits ({}): every byte takes two", digits.len()),
-        ));
+        return Err(format!("odd number of hex digits ({}): every byte takes two", digits.len()));
     }
-    hex::decode(digits).map_err(|e| InputError::field(field, format!("not hex: {e}")))
+    hex::decode(digits).map_err(|e| format!("not hex: {e}"))
 }
 
-/// Exactly `N` bytes of hex.
-fn fixed<const N: usize>(v: &Value, field: &str) -> Result<[u8; N]> {
-    let bytes = hex_bytes(v, field)?;
-    bytes.as_slice().try_into().map_err(|_| {
-        InputError::field(field, format!("expected {N} bytes of hex, found {}", bytes.len()))
-    })
+/// Exactly `N` bytes of hex, with or without `0x`, in any case: a hash (`Hex<32>`) or an
+/// address (`Hex<20>`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Hex<const N: usize>(pub FixedBytes<N>);
+
+impl<const N: usize> FromJson<'_> for Hex<N> {
+    const EXPECTED: &'static str = "hex";
+
+    fn text(s: &str) -> Result<Self, String> {
+        let bytes = hex_bytes(s)?;
+        <[u8; N]>::try_from(bytes.as_slice())
+            .map(|b| Self(b.into()))
+            .map_err(|_| format!("expected {N} bytes of hex, found {}", bytes.len()))
+    }
+}
+
+impl<'de, const N: usize> Deserialize<'de> for Hex<N> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        expect(d)
+    }
+}
+
+/// Data of any length: hex with or without `0x`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Data(pub Bytes);
+
+impl FromJson<'_> for Data {
+    const EXPECTED: &'static str = "hex";
+
+    fn text(s: &str) -> Result<Self, String> {
+        hex_bytes(s).map(|b| Self(b.into()))
+    }
+}
+
+impl<'de> Deserialize<'de> for Data {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        expect(d)
+    }
+}
+
+/// A JSON object read by `T`, a struct that derives `Deserialize`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Object<T>(pub T);
+
+impl<'de, T: Deserialize<'de>> FromJson<'de> for Object<T> {
+    const EXPECTED: &'static str = "an object";
+
+    fn object<A: MapAccess<'de>>(map: A) -> Result<Self, A::Error> {
+        T::deserialize(MapAccessDeserializer::new(map)).map(Self)
+    }
+}
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Object<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        expect(d)
+    }
+}
+
+/// A JSON array.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Array<T>(pub Vec<T>);
+
+impl<'de, T: Deserialize<'de>> FromJson<'de> for Array<T> {
+    const EXPECTED: &'static str = "an array";
+
+    fn array<A: SeqAccess<'de>>(seq: A) -> Result<Self, A::Error> {
+        Vec::deserialize(SeqAccessDeserializer::new(seq)).map(Self)
+    }
+}
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Array<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        expect(d)
+    }
+}
+
+/// A JSON object whose keys are data (addresses, slots), as its entries in order. A key may come
+/// twice in other spellings ([`parse_json`] rejects one repeated byte for byte).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entries<K, V>(pub Vec<(K, V)>);
+
+impl<'de, K: Deserialize<'de>, V: Deserialize<'de>> FromJson<'de> for Entries<K, V> {
+    const EXPECTED: &'static str = "an object";
+
+    fn object<A: MapAccess<'de>>(mut map: A) -> Result<Self, A::Error> {
+        let mut entries = Vec::new();
+        while let Some(key) = map.next_key()? {
+            entries.push((key, map.next_value()?));
+        }
+        Ok(Self(entries))
+    }
+}
+
+impl<'de, K: Deserialize<'de>, V: Deserialize<'de>> Deserialize<'de> for Entries<K, V> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        expect(d)
+    }
+}
+
+/// A `storage` object: slot → value, both quantities of up to 32 bytes (slots left-padded).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Storage(pub Vec<(B256, U256)>);
+
+impl<'de> Deserialize<'de> for Storage {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let Entries(slots) = Entries::<Quantity, Quantity>::deserialize(d)?;
+        Ok(Self(slots.into_iter().map(|(slot, value)| (B256::from(slot.0), value.0)).collect()))
+    }
+}
+
+/// For `#[serde(deserialize_with = "required")]`: a required field, `null` counting as missing
+/// (as in an optional field).
+pub fn required<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<T, D::Error> {
+    Option::deserialize(d)?.ok_or_else(|| de::Error::custom(MISSING))
+}
+
+/// Reads `v` as `T`, naming `field` in the error.
+fn value<'a, T: Deserialize<'a>>(v: &'a Value, field: &str) -> Result<T> {
+    T::deserialize(v).map_err(|e| InputError::field(field, message(&e)))
+}
+
+/// A quantity of at most 256 bits.
+pub fn u256(v: &Value, field: &str) -> Result<U256> {
+    value(v, field).map(|Quantity(q)| q)
+}
+
+/// A quantity of at most 64 bits (numbers, nonces, timestamps, gas, status).
+pub fn u64_field(v: &Value, field: &str) -> Result<u64> {
+    value(v, field).map(|Quantity64(q)| q)
 }
 
 /// A 32-byte hash.
 pub fn hash(v: &Value, field: &str) -> Result<B256> {
-    fixed::<32>(v, field).map(B256::from)
+    value(v, field).map(|Hex(h)| h)
 }
 
 /// A 20-byte address.
 pub fn address(v: &Value, field: &str) -> Result<Address> {
-    fixed::<20>(v, field).map(Address::from)
-}
-
-/// An address written as an object key.
-pub fn address_key(key: &str, field: &str) -> Result<Address> {
-    address(&Value::String(key.to_string()), field)
+    value(v, field).map(|Hex(a)| Address(a))
 }
 
 /// Data of any length.
 pub fn data(v: &Value, field: &str) -> Result<Bytes> {
-    hex_bytes(v, field).map(Bytes::from)
+    value(v, field).map(|Data(d)| d)
 }
 
 /// A storage slot key or value: a quantity of up to 32 bytes, left-padded.
@@ -288,206 +575,168 @@ pub fn word(v: &Value, field: &str) -> Result<B256> {
     u256(v, field).map(B256::from)
 }
 
-/// The path of member `key` of the object at `parent`.
-pub fn member(parent: &str, key: &str) -> String {
-    if parent.is_empty() { key.to_string() } else { format!("{parent}.{key}") }
+/// A block commit line.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct BlockLine {
+    #[serde(deserialize_with = "required")]
+    number: Quantity64,
+    #[serde(deserialize_with = "required")]
+    hash: Hex<32>,
+    /// Required but for block 0, which has no parent.
+    parent_hash: Option<Hex<32>>,
+    #[serde(deserialize_with = "required")]
+    timestamp: Quantity64,
+    state_root: Option<Hex<32>>,
+    transactions: Option<Array<Object<TransactionLine>>>,
+    receipts: Option<Array<Object<ReceiptLine>>>,
+    /// Touched accounts in order, `null` deleting one.
+    state: Option<Entries<Hex<20>, Option<Object<AccountChangeLine>>>>,
 }
 
-/// The path of an object entry whose key is data (an address, a slot).
-pub fn entry(parent: &str, key: &str) -> String {
-    format!("{parent}[{key}]")
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TransactionLine {
+    #[serde(deserialize_with = "required")]
+    hash: Hex<32>,
+    #[serde(deserialize_with = "required")]
+    from: Hex<20>,
+    to: Option<Hex<20>>,
+    #[serde(deserialize_with = "required")]
+    nonce: Quantity64,
+    #[serde(deserialize_with = "required")]
+    raw: Data,
 }
 
-/// An object whose keys are all in `known`.
-pub fn object<'a>(v: &'a Value, field: &str, known: &[&str]) -> Result<&'a Map<String, Value>> {
-    let map = any_object(v, field)?;
-    if let Some(key) = map.keys().find(|k| !known.contains(&k.as_str())) {
-        return Err(InputError::field(
-            &member(field, key),
-            format!("unknown field (expected one of: {})", known.join(", ")),
-        ));
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct ReceiptLine {
+    #[serde(deserialize_with = "required")]
+    transaction_hash: Hex<32>,
+    #[serde(deserialize_with = "required")]
+    status: Quantity64,
+    #[serde(deserialize_with = "required")]
+    gas_used: Quantity64,
+    logs: Option<Array<Object<LogLine>>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LogLine {
+    #[serde(deserialize_with = "required")]
+    address: Hex<20>,
+    #[serde(default, deserialize_with = "topics")]
+    topics: Vec<Hex<32>>,
+    data: Option<Data>,
+}
+
+/// A log's topics: at most 4.
+fn topics<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Hex<32>>, D::Error> {
+    let topics = Option::<Array<Hex<32>>>::deserialize(d)?.map_or_else(Vec::new, |Array(t)| t);
+    if topics.len() > 4 {
+        return Err(de::Error::custom(format!("{} topics: a log has at most 4", topics.len())));
     }
-    Ok(map)
+    Ok(topics)
 }
 
-/// An object with any keys (a map).
-pub fn any_object<'a>(v: &'a Value, field: &str) -> Result<&'a Map<String, Value>> {
-    v.as_object().ok_or_else(|| {
-        InputError::field(
-            if field.is_empty() { "(top level)" } else { field },
-            format!("expected an object, found {}", type_name(v)),
-        )
-    })
+/// One account's new values; missing fields are unchanged.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AccountChangeLine {
+    nonce: Option<Quantity64>,
+    balance: Option<Quantity>,
+    code: Option<Data>,
+    storage: Option<Storage>,
 }
 
-/// A required member.
-fn required<'a>(map: &'a Map<String, Value>, parent: &str, key: &str) -> Result<&'a Value> {
-    match map.get(key) {
-        Some(v) if !v.is_null() => Ok(v),
-        _ => Err(InputError::field(&member(parent, key), "missing required field")),
+/// The elements of an optional array of objects.
+fn elements<T: Into<U>, U>(array: Option<Array<Object<T>>>) -> Vec<U> {
+    array
+        .map_or_else(Vec::new, |Array(items)| items.into_iter().map(|Object(t)| t.into()).collect())
+}
+
+impl BlockLine {
+    fn into_block(self) -> Result<BlockCommit> {
+        let Quantity64(number) = self.number;
+        let parent_hash = match (number, self.parent_hash) {
+            (_, Some(Hex(parent))) => parent,
+            (0, None) => B256::ZERO,
+            _ => return Err(InputError::field("parentHash", MISSING)),
+        };
+        let state = self.state.map_or_else(Vec::new, |Entries(entries)| {
+            entries
+                .into_iter()
+                .map(|(Hex(address), change)| (Address(address), change.map(|Object(c)| c.into())))
+                .collect()
+        });
+        Ok(BlockCommit {
+            number,
+            hash: self.hash.0,
+            parent_hash,
+            timestamp: self.timestamp.0,
+            expected_state_root: self.state_root.map(|Hex(root)| root),
+            transactions: elements(self.transactions),
+            receipts: elements(self.receipts),
+            state,
+            metadata: Vec::new(),
+        })
     }
 }
 
-/// An optional member (`null` counts as absent).
-pub fn optional<'a>(map: &'a Map<String, Value>, key: &str) -> Option<&'a Value> {
-    map.get(key).filter(|v| !v.is_null())
-}
-
-fn array<'a>(map: &'a Map<String, Value>, parent: &str, key: &str) -> Result<&'a [Value]> {
-    let field = member(parent, key);
-    match optional(map, key) {
-        None => Ok(&[]),
-        Some(Value::Array(items)) => Ok(items),
-        Some(other) => {
-            Err(InputError::field(&field, format!("expected an array, found {}", type_name(other))))
+impl From<TransactionLine> for Transaction {
+    fn from(t: TransactionLine) -> Self {
+        Self {
+            hash: t.hash.0,
+            from: Address(t.from.0),
+            to: t.to.map(|Hex(to)| Address(to)),
+            nonce: t.nonce.0,
+            raw: t.raw.0,
         }
     }
 }
 
-const BLOCK_FIELDS: &[&str] = &[
-    "number",
-    "hash",
-    "parentHash",
-    "timestamp",
-    "stateRoot",
-    "transactions",
-    "receipts",
-    "state",
-];
+impl From<ReceiptLine> for Receipt {
+    fn from(r: ReceiptLine) -> Self {
+        Self {
+            transaction_hash: r.transaction_hash.0,
+            status: r.status.0,
+            gas_used: r.gas_used.0,
+            logs: elements(r.logs),
+        }
+    }
+}
+
+impl From<LogLine> for Log {
+    fn from(l: LogLine) -> Self {
+        Self {
+            address: Address(l.address.0),
+            topics: l.topics.into_iter().map(|Hex(t)| t).collect(),
+            data: l.data.unwrap_or_default().0,
+        }
+    }
+}
+
+impl From<AccountChangeLine> for AccountChange {
+    fn from(c: AccountChangeLine) -> Self {
+        Self {
+            nonce: c.nonce.map(|Quantity64(n)| n),
+            balance: c.balance.map(|Quantity(b)| b),
+            code: c.code.map(|Data(code)| code),
+            storage: c.storage.unwrap_or_default().0,
+        }
+    }
+}
 
 /// Parses one block commit line.
 pub fn parse_block(line: &str) -> Result<BlockCommit> {
-    let v = parse_json(line, false)?;
-    block_from_value(&v)
+    parse_json::<Object<BlockLine>>(line, false)?.0.into_block()
 }
 
 /// A block commit from its JSON object.
 pub fn block_from_value(v: &Value) -> Result<BlockCommit> {
-    let m = object(v, "", BLOCK_FIELDS)?;
-    let number = u64_field(required(m, "", "number")?, "number")?;
-    let hash = hash(required(m, "", "hash")?, "hash")?;
-    // Block 0 has no parent: its parentHash may be left out.
-    let parent_hash = match (number, optional(m, "parentHash")) {
-        (0, None) => B256::ZERO,
-        _ => self::hash(required(m, "", "parentHash")?, "parentHash")?,
-    };
-    let timestamp = u64_field(required(m, "", "timestamp")?, "timestamp")?;
-    let expected_state_root =
-        optional(m, "stateRoot").map(|r| self::hash(r, "stateRoot")).transpose()?;
-    let transactions = array(m, "", "transactions")?
-        .iter()
-        .enumerate()
-        .map(|(i, t)| transaction(t, &format!("transactions[{i}]")))
-        .collect::<Result<_>>()?;
-    let receipts = array(m, "", "receipts")?
-        .iter()
-        .enumerate()
-        .map(|(i, r)| receipt(r, &format!("receipts[{i}]")))
-        .collect::<Result<_>>()?;
-    let state = match optional(m, "state") {
-        Some(s) => state(s, "state")?,
-        None => Vec::new(),
-    };
-    Ok(BlockCommit {
-        number,
-        hash,
-        parent_hash,
-        timestamp,
-        expected_state_root,
-        transactions,
-        receipts,
-        state,
-        metadata: Vec::new(),
-    })
-}
-
-fn transaction(v: &Value, field: &str) -> Result<Transaction> {
-    let m = object(v, field, &["hash", "from", "to", "nonce", "raw"])?;
-    let f = |k: &str| member(field, k);
-    Ok(Transaction {
-        hash: hash(required(m, field, "hash")?, &f("hash"))?,
-        from: address(required(m, field, "from")?, &f("from"))?,
-        to: optional(m, "to").map(|t| address(t, &f("to"))).transpose()?,
-        nonce: u64_field(required(m, field, "nonce")?, &f("nonce"))?,
-        raw: data(required(m, field, "raw")?, &f("raw"))?,
-    })
-}
-
-fn receipt(v: &Value, field: &str) -> Result<Receipt> {
-    let m = object(v, field, &["transactionHash", "status", "gasUsed", "logs"])?;
-    let f = |k: &str| member(field, k);
-    let logs = array(m, field, "logs")?
-        .iter()
-        .enumerate()
-        .map(|(i, l)| log(l, &format!("{field}.logs[{i}]")))
-        .collect::<Result<_>>()?;
-    Ok(Receipt {
-        transaction_hash: hash(required(m, field, "transactionHash")?, &f("transactionHash"))?,
-        status: u64_field(required(m, field, "status")?, &f("status"))?,
-        gas_used: u64_field(required(m, field, "gasUsed")?, &f("gasUsed"))?,
-        logs,
-    })
-}
-
-fn log(v: &Value, field: &str) -> Result<Log> {
-    let m = object(v, field, &["address", "topics", "data"])?;
-    let topics = array(m, field, "topics")?;
-    if topics.len() > 4 {
-        return Err(InputError::field(
-            &member(field, "topics"),
-            format!("{} topics: a log has at most 4", topics.len()),
-        ));
-    }
-    Ok(Log {
-        address: address(required(m, field, "address")?, &member(field, "address"))?,
-        topics: topics
-            .iter()
-            .enumerate()
-            .map(|(i, t)| hash(t, &format!("{field}.topics[{i}]")))
-            .collect::<Result<_>>()?,
-        data: optional(m, "data")
-            .map(|d| data(d, &member(field, "data")))
-            .transpose()?
-            .unwrap_or_default(),
-    })
-}
-
-/// The `state` object: touched accounts in order, `null` deleting one.
-fn state(v: &Value, field: &str) -> Result<Vec<(Address, Option<AccountChange>)>> {
-    any_object(v, field)?
-        .iter()
-        .map(|(key, change)| {
-            let at = entry(field, key);
-            let addr = address_key(key, &at)?;
-            Ok((addr, if change.is_null() { None } else { Some(account_change(change, &at)?) }))
-        })
-        .collect()
-}
-
-/// One account's new values; missing fields are unchanged.
-pub fn account_change(v: &Value, field: &str) -> Result<AccountChange> {
-    let m = object(v, field, &["nonce", "balance", "code", "storage"])?;
-    let f = |k: &str| member(field, k);
-    Ok(AccountChange {
-        nonce: optional(m, "nonce").map(|n| u64_field(n, &f("nonce"))).transpose()?,
-        balance: optional(m, "balance").map(|b| u256(b, &f("balance"))).transpose()?,
-        code: optional(m, "code").map(|c| data(c, &f("code"))).transpose()?,
-        storage: match optional(m, "storage") {
-            Some(s) => storage(s, &f("storage"))?,
-            None => Vec::new(),
-        },
-    })
-}
-
-/// A storage object: slot → value, both words of up to 32 bytes.
-pub fn storage(v: &Value, field: &str) -> Result<Vec<(B256, U256)>> {
-    any_object(v, field)?
-        .iter()
-        .map(|(slot, value)| {
-            let at = entry(field, slot);
-            Ok((word(&Value::String(slot.clone()), &at)?, u256(value, &at)?))
-        })
-        .collect()
+    let Object(line) = serde_path_to_error::deserialize::<_, Object<BlockLine>>(v)
+        .map_err(|e| InputError::serde(e, false))?;
+    line.into_block()
 }
 
 /// The field of a block line at fault when committing the block failed with `e`, if one is:
@@ -659,29 +908,32 @@ mod tests {
     fn json_integers_over_64_bits_stay_exact() {
         let big = U256::from(u64::MAX) + U256::from(1);
         let text = format!(r#"{{"b":{big},"a":[1,{big},"{big}"],"s":"x\\\"{big}","{big}":2.5}}"#);
-        let v = parse_json(&text, false).unwrap();
+        let v = parse_json::<Value>(&text, false).unwrap();
         assert_eq!(u256(&v["b"], "b").unwrap(), big);
         assert_eq!(u256(&v["a"][1], "a").unwrap(), big);
         assert_eq!(v["a"][0], json!(1));
         assert_eq!(v["s"], json!(format!("x\\\"{big}")));
         assert_eq!(v[big.to_string()], json!(2.5));
         let max = format!("[{},{}]", U256::MAX, "9".repeat(78));
-        let v = parse_json(&max, false).unwrap();
+        let v = parse_json::<Value>(&max, false).unwrap();
         assert_eq!(u256(&v[0], "m").unwrap(), U256::MAX);
         assert!(err(u256(&v[1], "m")).contains("over 256 bits"));
-        assert_eq!(parse_json("18446744073709551615", false).unwrap(), json!(u64::MAX));
-        assert!(parse_json("[018446744073709551616]", false).is_err());
-        assert!(parse_json("{18446744073709551616: 1}", false).is_err());
+        assert_eq!(parse_json::<Value>("18446744073709551615", false).unwrap(), json!(u64::MAX));
+        assert!(parse_json::<Value>("[018446744073709551616]", false).is_err());
+        assert!(parse_json::<Value>("{18446744073709551616: 1}", false).is_err());
     }
 
     #[test]
     fn repeated_keys_are_rejected() {
-        let e = err(parse_json(r#"{"a":{"x":1,"y":{"x":2}},"b":[{"x":1},{"x":1}],"a":3}"#, false));
+        let e = err(parse_json::<Value>(
+            r#"{"a":{"x":1,"y":{"x":2}},"b":[{"x":1},{"x":1}],"a":3}"#,
+            false,
+        ));
         assert!(e.starts_with("invalid JSON at column 48: key \"a\" appears twice"), "{e}");
-        let e = err(parse_json("{\n \"s\": {\"0x01\": 1,\n \"0x01\": 2}}", true));
+        let e = err(parse_json::<Value>("{\n \"s\": {\"0x01\": 1,\n \"0x01\": 2}}", true));
         assert!(e.starts_with("invalid JSON at line 3, column 2: key \"0x01\""), "{e}");
         // Values and escaped quotes are not keys.
-        parse_json(r#"{"a":"a","b":["a","a"],"c\"":1,"c":2}"#, false).unwrap();
+        parse_json::<Value>(r#"{"a":"a","b":["a","a"],"c\"":1,"c":2}"#, false).unwrap();
     }
 
     #[test]
@@ -710,14 +962,170 @@ mod tests {
         let mut block = block_to_json(&SynthChain::new(small()).nth_block(2));
         block["receipts"][0]["logs"][0]["topics"][2] = json!("0x12");
         assert!(err(block_from_value(&block)).contains("receipts[0].logs[0].topics[2]"));
+        // Errors come in the order of the text: the bad topic before the unknown field after it.
+        block["extra"] = json!(1);
+        assert!(err(block_from_value(&block)).contains("receipts[0].logs[0].topics[2]"));
+        let mut block = block_to_json(&SynthChain::new(small()).nth_block(2));
         block["extra"] = json!(1);
         assert!(err(block_from_value(&block)).starts_with("field \"extra\": unknown field"));
         let e = err(parse_block(r#"{"number":"0x1","hash":"0x"#));
         assert!(e.starts_with("invalid JSON at column"), "{e}");
         let e = err(parse_block(r#"{"number":1,"parentHash":"0x00","timestamp":0}"#));
+        assert_eq!(e, "field \"parentHash\": expected 32 bytes of hex, found 1");
+        let zero = "00".repeat(32);
+        let e = err(parse_block(&format!(r#"{{"number":1,"parentHash":"{zero}","timestamp":0}}"#)));
         assert_eq!(e, "field \"hash\": missing required field");
         let e = err(parse_block(r#"[1]"#));
         assert_eq!(e, "field \"(top level)\": expected an object, found an array");
+    }
+
+    /// A block line with `rest` after the required fields.
+    fn line(rest: &str) -> String {
+        let h = "11".repeat(32);
+        format!(r#"{{"number":1,"hash":"{h}","parentHash":"{h}","timestamp":1,{rest}}}"#)
+    }
+
+    #[test]
+    fn nested_paths_and_json_types() {
+        let a = "ab".repeat(20);
+        let h = format!("0x{}", "22".repeat(32));
+        let tx = format!(r#""hash":"{h}","from":"{a}","nonce":0,"raw":"0x""#);
+        let log = format!(r#"{{"address":"{a}","topics":["{h}","{h}","{h}","{h}","{h}"]}}"#);
+        let quantity = r#"a quantity ("0x" hex, a decimal string or a JSON integer)"#;
+        let cases = [
+            (
+                format!(r#""state":{{"{a}":{{"storage":{{"0x01":"0x2","0X01":true}}}}}}"#),
+                format!(
+                    r#"field "state[{a}].storage[0X01]": expected {quantity}, found a boolean"#
+                ),
+            ),
+            (
+                format!(r#""state":{{"{a}":{{"storage":{{"0xzz":"1"}}}}}}"#),
+                format!(
+                    r#"field "state[{a}].storage[0xzz]": "0xzz" is not hex: unexpected character 'z'"#
+                ),
+            ),
+            (
+                r#""state":{"0x01":null}"#.to_string(),
+                r#"field "state[0x01]": expected 20 bytes of hex, found 1"#.to_string(),
+            ),
+            (
+                r#""state":{"storage":{"code":"0x1"}}"#.to_string(),
+                r#"field "state[storage]": not hex: unexpected character 's'"#.to_string(),
+            ),
+            (
+                format!(r#""transactions":[{{{tx}}},{{{tx},"gas":1}}]"#),
+                "field \"transactions[1].gas\": unknown field `gas`, expected one of `hash`, \
+                 `from`, `to`, `nonce`, `raw`"
+                    .to_string(),
+            ),
+            (
+                format!(r#""transactions":[["{h}","{a}",null,0,"0x"]]"#),
+                r#"field "transactions[0]": expected an object, found an array"#.to_string(),
+            ),
+            (
+                r#""receipts":{}"#.to_string(),
+                r#"field "receipts": expected an array, found an object"#.to_string(),
+            ),
+            (
+                r#""state":[]"#.to_string(),
+                r#"field "state": expected an object, found an array"#.to_string(),
+            ),
+            (
+                format!(r#""receipts":[{{"transactionHash":"{h}","gasUsed":"0x1"}}]"#),
+                r#"field "receipts[0].status": missing required field"#.to_string(),
+            ),
+            (
+                format!(r#""receipts":[{{"transactionHash":"{h}","status":null,"gasUsed":1}}]"#),
+                r#"field "receipts[0].status": missing required field"#.to_string(),
+            ),
+            (
+                format!(
+                    r#""receipts":[{{"transactionHash":"{h}","status":1,"gasUsed":1,"logs":[{{"address":"{a}"}},{log}]}}]"#
+                ),
+                r#"field "receipts[0].logs[1].topics": 5 topics: a log has at most 4"#.to_string(),
+            ),
+            (
+                format!(
+                    r#""receipts":[{{"transactionHash":"{h}","status":1,"gasUsed":1,"logs":[{{"address":"{a}","topics":[7]}}]}}]"#
+                ),
+                r#"field "receipts[0].logs[0].topics[0]": expected hex, found a number"#
+                    .to_string(),
+            ),
+            // 2^256: one over the largest quantity.
+            (
+                format!(
+                    r#""state":{{"{a}":{{"balance":115792089237316195423570985008687907853269984665640564039457584007913129639936}}}}"#
+                ),
+                format!(
+                    r#"field "state[{a}].balance": quantity "115792089237316195423570985008687907853269984665640564039457584007913129639936" is over 256 bits"#
+                ),
+            ),
+            (
+                format!(r#""state":{{"{a}":{{"nonce":1.0}}}}"#),
+                format!(
+                    r#"field "state[{a}].nonce": expected an integer quantity, found the float 1.0"#
+                ),
+            ),
+            (
+                format!(r#""state":{{"{a}":{{"balance":-1}}}}"#),
+                format!(
+                    r#"field "state[{a}].balance": negative number -1: quantities are unsigned"#
+                ),
+            ),
+            (
+                format!(r#""state":{{"{a}":{{"balance":"1","balance":"2"}}}}"#),
+                format!(
+                    r#"invalid JSON at column {}: key "balance" appears twice in one object; spell a repeated address or slot differently (case, 0x prefix, leading zeros)"#,
+                    line(&format!(r#""state":{{"{a}":{{"balance":"1","#)).len()
+                ),
+            ),
+        ];
+        for (rest, want) in cases {
+            let text = line(&rest);
+            assert_eq!(err(parse_block(&text)), want, "{text}");
+            if let Ok(v) = parse_json::<Value>(&text, false) {
+                assert_eq!(err(block_from_value(&v)), want, "{text} as a value");
+            }
+        }
+    }
+
+    #[test]
+    fn accepted_spellings_in_a_line() {
+        let a = Address::repeat_byte(0xab);
+        let text = line(&format!(
+            r#""transactions":null,"receipts":null,"stateRoot":null,"state":{{"{}":{{"balance":115792089237316195423570985008687907853269984665640564039457584007913129639935,"storage":{{"26":"0x1A","0x0000000000000000000000000000000000000000000000000000000000000001a":1}}}},"0X{}":null}}"#,
+            hex::encode(a),
+            hex::encode(a).to_uppercase()
+        ));
+        let block = parse_block(&text).unwrap();
+        assert_eq!((block.number, block.timestamp), (1, 1));
+        assert_eq!(block.parent_hash, B256::repeat_byte(0x11));
+        assert!(block.transactions.is_empty() && block.receipts.is_empty());
+        assert_eq!(block.expected_state_root, None);
+        let slot = B256::with_last_byte(26);
+        let change = AccountChange {
+            balance: Some(U256::MAX),
+            storage: vec![(slot, U256::from(26)), (slot, U256::from(1))],
+            ..Default::default()
+        };
+        assert_eq!(block.state, vec![(a, Some(change)), (a, None)]);
+        // Required fields: `null` is missing; block 0 alone may leave out its parent.
+        let e = err(parse_block(r#"{"number":0,"hash":null,"timestamp":0}"#));
+        assert_eq!(e, r#"field "hash": missing required field"#);
+        let e = err(parse_block(&format!(
+            r#"{{"number":1,"hash":"{}","timestamp":0}}"#,
+            "00".repeat(32)
+        )));
+        assert_eq!(e, r#"field "parentHash": missing required field"#);
+        // After the value: trailing text is broken JSON.
+        let e = err(parse_block(
+            r#"{"number":0,"hash":"0x0000000000000000000000000000000000000000000000000000000000000000","timestamp":0} x"#,
+        ));
+        assert!(e.starts_with("invalid JSON at column ") && e.ends_with("trailing characters"));
+        // Errors come in the order of the text: a bad value before the break in the JSON.
+        let e = err(parse_block(r#"{"number":-1,"#));
+        assert_eq!(e, r#"field "number": negative number -1: quantities are unsigned"#);
     }
 
     fn small() -> SynthConfig {
