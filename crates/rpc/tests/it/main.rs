@@ -380,3 +380,46 @@ fn one_request_more_than_max_connections_is_answered_429() {
     std::thread::sleep(Duration::from_millis(200));
     assert_eq!(f.client.result("eth_blockNumber", json!([])), json!(hex(BLOCKS)));
 }
+
+/// The per-request timeout: a call whose work outlasts it is answered with the limit error
+/// naming it. The work is an `eth_getLogs` returning 100,000 logs
+/// (tens of milliseconds at least) against a timeout of 1 ms.
+#[test]
+fn a_call_that_outlasts_the_timeout_gets_the_limit_error() {
+    use chainstore_chain::{Log, Receipt, Transaction};
+    use std::time::Duration;
+    const LOGS: usize = 100_000;
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(ChainStore::open(dir.path(), Default::default()).unwrap());
+    let tx = keccak256("the transaction");
+    let log =
+        Log { address: Address::repeat_byte(1), topics: vec![B256::ZERO], data: Vec::new().into() };
+    let block = BlockCommit {
+        number: 0,
+        hash: keccak256("block 0"),
+        transactions: vec![Transaction {
+            hash: tx,
+            from: Address::repeat_byte(2),
+            to: None,
+            nonce: 0,
+            raw: vec![1].into(),
+        }],
+        receipts: vec![Receipt {
+            transaction_hash: tx,
+            status: 1,
+            gas_used: 21_000,
+            logs: vec![log; LOGS],
+        }],
+        ..Default::default()
+    };
+    store.commit_block(&block).unwrap();
+    let limits =
+        Limits { max_logs_results: LOGS, timeout: Duration::from_millis(1), ..Default::default() };
+    let config = RpcConfig { addr: "127.0.0.1:0".parse().unwrap(), limits, ..Default::default() };
+    let server = RpcServer::start(store, config).unwrap();
+    let client = Client::new(server.local_addr());
+    let e = client.error("eth_getLogs", json!([{ "fromBlock": "0x0", "toBlock": "0x0" }]));
+    assert_eq!(e["code"], -32005, "{e}");
+    assert!(e["message"].as_str().unwrap().contains("limit of 1 ms per request"), "{e}");
+    server.stop();
+}
