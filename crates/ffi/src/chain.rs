@@ -2,13 +2,18 @@
 //! state, proofs, prune, verify and stats, as Python's `ChainStore` has them.
 
 use std::ffi::c_char;
+use std::fmt;
+use std::marker::PhantomData;
 
 use alloy_primitives::{Address, B256};
 use chainstore_chain::{ChainStore, LogFilter, PRUNE_BATCH_OPS, Retention};
 use chainstore_engine::db::Options;
 use chainstore_engine::wal::Durability;
-use chainstore_json::input::{self, InputError};
+use chainstore_json::input::{self, Hex, InputError, Object, Quantity64};
 use chainstore_json::output;
+use serde::Deserialize;
+use serde::de::value::SeqAccessDeserializer;
+use serde::de::{self, Deserializer, IntoDeserializer, SeqAccess, Visitor};
 use serde_json::Value;
 
 use crate::options::{self, OpenOptions, STORE_OPTIONS};
@@ -246,44 +251,58 @@ pub unsafe extern "C" fn cs_store_receipt(
     })
 }
 
-/// A list of values (a single value is a list of one), each parsed by `one`.
-fn one_or_many<T>(
-    v: &Value,
-    field: &str,
-    one: fn(&Value, &str) -> Result<T, InputError>,
-) -> Result<Vec<T>, InputError> {
-    match v {
-        Value::Array(items) => {
-            items.iter().enumerate().map(|(i, item)| one(item, &format!("{field}[{i}]"))).collect()
+/// One value or an array of them (a filter's `address`, a topic position).
+struct OneOrMany<T>(Vec<T>);
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for OneOrMany<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit<T>(PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> Visitor<'de> for Visit<T> {
+            type Value = OneOrMany<T>;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a hex string or an array of them")
+            }
+
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<Self::Value, E> {
+                T::deserialize(s.into_deserializer()).map(|one| OneOrMany(vec![one]))
+            }
+
+            fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+                Vec::deserialize(SeqAccessDeserializer::new(seq)).map(OneOrMany)
+            }
         }
-        single => Ok(vec![one(single, field)?]),
+        d.deserialize_any(Visit(PhantomData))
     }
 }
 
 /// An `eth_getLogs` filter object without block tags or `blockHash`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct FilterDoc {
+    from_block: Option<Quantity64>,
+    to_block: Option<Quantity64>,
+    address: Option<OneOrMany<Hex<20>>>,
+    topics: Option<Vec<Option<OneOrMany<Hex<32>>>>>,
+}
+
 fn log_filter(text: &str) -> Result<LogFilter, InputError> {
-    let doc = input::parse_json(text, true)?;
-    let map = input::object(&doc, "", &["fromBlock", "toBlock", "address", "topics"])?;
-    let block = |key: &str| input::optional(map, key).map(|v| input::u64_field(v, key)).transpose();
+    let Object(doc): Object<FilterDoc> = input::parse_json(text, true)?;
     let mut filter = LogFilter {
-        from_block: block("fromBlock")?,
-        to_block: block("toBlock")?,
+        from_block: doc.from_block.map(|Quantity64(n)| n),
+        to_block: doc.to_block.map(|Quantity64(n)| n),
         ..LogFilter::default()
     };
-    if let Some(addresses) = input::optional(map, "address") {
-        filter.addresses = one_or_many(addresses, "address", input::address)?;
+    if let Some(OneOrMany(addresses)) = doc.address {
+        filter.addresses = addresses.into_iter().map(|Hex(a)| Address::from(a)).collect();
     }
-    if let Some(topics) = input::optional(map, "topics") {
-        let positions = topics
-            .as_array()
-            .ok_or_else(|| InputError::field("topics", "expected an array of topic positions"))?;
-        if positions.len() > filter.topics.len() {
-            return Err(InputError::field("topics", "at most 4 topic positions"));
-        }
-        for ((i, position), wanted) in positions.iter().enumerate().zip(&mut filter.topics) {
-            if !position.is_null() {
-                *wanted = one_or_many(position, &format!("topics[{i}]"), input::hash)?;
-            }
+    let positions = doc.topics.unwrap_or_default();
+    if positions.len() > filter.topics.len() {
+        return Err(InputError::field("topics", "at most 4 topic positions"));
+    }
+    for (position, wanted) in positions.into_iter().zip(&mut filter.topics) {
+        if let Some(OneOrMany(topics)) = position {
+            *wanted = topics.into_iter().map(|Hex(t)| t).collect();
         }
     }
     Ok(filter)
@@ -564,7 +583,7 @@ pub unsafe extern "C" fn cs_store_prune(
             )
         };
         let retention = match text {
-            Some(text) => options::retention(&input::parse_json(text, true)?, "retention")?,
+            Some(text) => options::retention(text)?,
             None => store.retention,
         };
         let batch_ops = if batch_ops == 0 { PRUNE_BATCH_OPS } else { batch_ops };
@@ -630,7 +649,9 @@ mod tests {
         assert_eq!(field_of(r#"{"fromBlock":"latest"}"#).as_deref(), Some("fromBlock"));
         assert_eq!(field_of(r#"{"address":["0x12"]}"#).as_deref(), Some("address[0]"));
         assert_eq!(field_of(r#"{"topics":[null,"0x1"]}"#).as_deref(), Some("topics[1]"));
-        assert_eq!(field_of(r#"{"topics":[1,2,3,4,5]}"#).as_deref(), Some("topics"));
+        assert_eq!(field_of(r#"{"topics":[1]}"#).as_deref(), Some("topics[0]"));
+        let five = r#"{"topics":[null,null,null,null,null]}"#;
+        assert_eq!(field_of(five).as_deref(), Some("topics"));
         assert_eq!(field_of(r#"{"blockHash":"0x"}"#).as_deref(), Some("blockHash"));
     }
 }

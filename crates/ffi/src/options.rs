@@ -1,11 +1,14 @@
 //! The options of `cs_store_open_with` and `cs_db_open`: a JSON object with the names of the
 //! keyword arguments of Python's `ChainStore(...)` and `Database(...)`, errors naming the field.
 
+use std::str::FromStr;
+
 use chainstore_chain::Retention;
-use chainstore_engine::db::{BackendChoice, Options};
+use chainstore_engine::db::{BackendChoice, Options, UnknownName};
 use chainstore_engine::wal::Durability;
-use chainstore_json::input::{self, InputError};
-use serde_json::Value;
+use chainstore_json::input::{self, InputError, Object, Quantity64};
+use serde::Deserialize;
+use serde::de::{self, Deserializer};
 
 use crate::Result;
 
@@ -25,65 +28,86 @@ pub(crate) struct OpenOptions {
     pub(crate) read_only: bool,
 }
 
+/// The options document: every field optional, `null` as absent.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OptionsDoc {
+    #[serde(default, deserialize_with = "by_name")]
+    backend: Option<BackendChoice>,
+    #[serde(default, deserialize_with = "by_name")]
+    durability: Option<Durability>,
+    retention: Option<Object<RetentionDoc>>,
+    max_bytes: Option<Quantity64>,
+    read_only: Option<bool>,
+}
+
+/// A retention object: `history`, `receipts`, `tx_index`, each the number of blocks to keep, or
+/// absent or `null` to keep everything.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RetentionDoc {
+    history: Option<Quantity64>,
+    receipts: Option<Quantity64>,
+    tx_index: Option<Quantity64>,
+}
+
+impl From<RetentionDoc> for Retention {
+    fn from(doc: RetentionDoc) -> Self {
+        let keep = |q: Option<Quantity64>| q.map(|Quantity64(n)| n);
+        Self {
+            history: keep(doc.history),
+            receipts: keep(doc.receipts),
+            tx_index: keep(doc.tx_index),
+        }
+    }
+}
+
+/// A backend or durability given by name (`"redb"`, `"buffered"`, ...).
+fn by_name<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: FromStr<Err = UnknownName>,
+{
+    Option::<String>::deserialize(d)?
+        .map(|name| name.parse().map_err(de::Error::custom))
+        .transpose()
+}
+
 impl OpenOptions {
     /// Parses `text` (`None`: every default), accepting the fields in `known`.
     pub(crate) fn parse(text: Option<&str>, known: &[&str]) -> Result<Self> {
         let mut options =
             Self { engine: Options::default(), retention: Retention::default(), read_only: false };
         let Some(text) = text else { return Ok(options) };
-        let doc = input::parse_json(text, true)?;
-        let map = input::object(&doc, "", known)?;
-        if let Some(v) = input::optional(map, "backend") {
-            options.engine.backend = backend(v)?;
+        let doc: Object<OptionsDoc> = input::parse_json(text, true)?;
+        let Object(doc) = doc;
+        if doc.retention.is_some() && !known.contains(&"retention") {
+            let expected = known.join("`, `");
+            let message = format!("unknown field `retention`, expected one of `{expected}`");
+            return Err(InputError::field("retention", message).into());
         }
-        if let Some(v) = input::optional(map, "durability") {
-            options.engine.durability = durability(string(v, "durability")?, "durability")?;
-        }
-        if let Some(v) = input::optional(map, "retention") {
-            options.retention = retention(v, "retention")?;
-        }
-        options.engine.max_bytes = input::optional(map, "max_bytes")
-            .map(|v| input::u64_field(v, "max_bytes"))
-            .transpose()?;
-        if let Some(v) = input::optional(map, "read_only") {
-            options.read_only = v
-                .as_bool()
-                .ok_or_else(|| InputError::field("read_only", "expected true or false"))?;
-        }
+        options.engine.backend = doc.backend.unwrap_or(options.engine.backend);
+        options.engine.durability = doc.durability.unwrap_or(options.engine.durability);
+        options.engine.max_bytes = doc.max_bytes.map(|Quantity64(n)| n);
+        options.retention = doc.retention.map_or_else(Retention::default, |Object(r)| r.into());
+        options.read_only = doc.read_only.unwrap_or(false);
         Ok(options)
     }
 }
 
-/// A string member's text.
-fn string<'a>(v: &'a Value, field: &str) -> Result<&'a str, InputError> {
-    v.as_str().ok_or_else(|| InputError::field(field, "expected a string"))
-}
-
-/// `"redb"` (the default) or `"rocksdb"` (builds with the `rocksdb` feature).
-fn backend(v: &Value) -> Result<BackendChoice, InputError> {
-    string(v, "backend")?.parse().map_err(|e| InputError::field("backend", format!("{e}")))
+/// A prune's retention document, errors named under `retention`.
+pub(crate) fn retention(text: &str) -> Result<Retention, InputError> {
+    let doc: Object<RetentionDoc> = input::parse_json(text, true).map_err(|mut e| {
+        e.field = e.field.map(|f| input::member("retention", &f));
+        e
+    })?;
+    Ok(doc.0.into())
 }
 
 /// `"immediate"` (a commit returns once it is on stable storage) or `"buffered"` (once the OS
 /// has it).
 pub(crate) fn durability(name: &str, field: &str) -> Result<Durability, InputError> {
     name.parse().map_err(|e| InputError::field(field, format!("{e}")))
-}
-
-/// A retention object: `history`, `receipts`, `tx_index`, each the number of blocks to keep, or
-/// absent or `null` to keep everything.
-pub(crate) fn retention(v: &Value, field: &str) -> Result<Retention, InputError> {
-    let map = input::object(v, field, &["history", "receipts", "tx_index"])?;
-    let keep = |key: &str| {
-        input::optional(map, key)
-            .map(|v| input::u64_field(v, &input::member(field, key)))
-            .transpose()
-    };
-    Ok(Retention {
-        history: keep("history")?,
-        receipts: keep("receipts")?,
-        tx_index: keep("tx_index")?,
-    })
 }
 
 #[cfg(test)]
