@@ -17,6 +17,11 @@ use crate::errors::{input_error, invalid};
 /// 64 bits as decimal text, which the quantity parser reads exactly), `float`, `bool`, `None`,
 /// and `bytes` as `0x` hex. `path` names the value in errors.
 pub(crate) fn to_value(obj: &Bound<'_, PyAny>, path: &str) -> PyResult<Value> {
+    value(obj, &|| path.to_owned())
+}
+
+/// [`to_value`] with the path built only for an error (a block has thousands of values).
+fn value(obj: &Bound<'_, PyAny>, path: &dyn Fn() -> String) -> PyResult<Value> {
     if obj.is_none() {
         Ok(Value::Null)
     } else if let Ok(s) = obj.cast::<PyString>() {
@@ -32,7 +37,7 @@ pub(crate) fn to_value(obj: &Bound<'_, PyAny>, path: &str) -> PyResult<Value> {
     } else if let Ok(f) = obj.cast::<PyFloat>() {
         Number::from_f64(f.value())
             .map(Value::Number)
-            .ok_or_else(|| invalid(Some(path), format!("{} is not a number", f.value())))
+            .ok_or_else(|| invalid(Some(&path()), format!("{} is not a number", f.value())))
     } else if let Ok(b) = obj.cast::<PyBytes>() {
         Ok(Value::String(hex::encode_prefixed(b.as_bytes())))
     } else if let Ok(b) = obj.cast::<PyByteArray>() {
@@ -40,22 +45,23 @@ pub(crate) fn to_value(obj: &Bound<'_, PyAny>, path: &str) -> PyResult<Value> {
     } else if let Ok(d) = obj.cast::<PyDict>() {
         let mut map = Map::with_capacity(d.len());
         for (k, v) in d.iter() {
-            let key = match to_value(&k, path)? {
+            let key = match value(&k, path)? {
                 Value::String(s) => s,
-                _ => return Err(invalid(Some(path), "keys must be str (or bytes)")),
+                _ => return Err(invalid(Some(&path()), "keys must be str (or bytes)")),
             };
-            let value = to_value(&v, &input::member(path, &key))?;
+            let value = value(&v, &|| input::member(&path(), &key))?;
             map.insert(key, value);
         }
         Ok(Value::Object(map))
     } else if let Ok(l) = obj.cast::<PyList>() {
-        l.iter().enumerate().map(|(i, v)| to_value(&v, &format!("{path}[{i}]"))).collect()
+        l.iter().enumerate().map(|(i, v)| value(&v, &|| format!("{}[{i}]", path()))).collect()
     } else if let Ok(t) = obj.cast::<PyTuple>() {
-        t.iter().enumerate().map(|(i, v)| to_value(&v, &format!("{path}[{i}]"))).collect()
+        t.iter().enumerate().map(|(i, v)| value(&v, &|| format!("{}[{i}]", path()))).collect()
     } else {
         let type_name = obj.get_type().name()?;
+        let path = path();
         Err(invalid(
-            Some(if path.is_empty() { "(top level)" } else { path }),
+            Some(if path.is_empty() { "(top level)" } else { &path }),
             format!("unsupported type {type_name}: use dict, list, str, int, bytes or None"),
         ))
     }
