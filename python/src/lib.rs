@@ -12,9 +12,16 @@ mod options;
 
 use pyo3::prelude::*;
 
+/// mimalloc for the extension's own allocations (Python's objects keep pymalloc), tuned as in the
+/// `chainstore` binary (`chainstore_alloc`): a commit allocates its write set on the caller's
+/// thread and the background indexer frees it on another.
+#[global_allocator]
+static ALLOCATOR: chainstore_alloc::MiMalloc = chainstore_alloc::MiMalloc;
+
 /// The native module.
 #[pymodule]
 fn _chainstore(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    chainstore_alloc::tune();
     errors::register(m)?;
     m.add_class::<chain::PyChainStore>()?;
     m.add_class::<db::PyDatabase>()?;

@@ -32,28 +32,9 @@ mod unwind;
 mod verify;
 mod wal;
 
-/// mimalloc (2.x) instead of the system allocator: the committer allocates a block's write set
-/// and the indexer frees it on another thread, and redb allocates per page it changes; with
-/// glibc's malloc, `malloc` and `free` were a third of the indexer's CPU. The library crates
-/// leave the allocator to the program that embeds them; `docs/performance.md` ("Allocator")
-/// has the measurements.
+/// mimalloc, tuned for block commits (`chainstore_alloc`).
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
-/// mimalloc's `mi_option_purge_delay`: its place in `mi_option_t` in mimalloc 2.x's
-/// `mimalloc.h` (the Rust bindings do not name it; a test pins it by the defaults around it).
-const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
-
-/// Memory freed by a block is not handed back to the kernel for a second (mimalloc's default is
-/// 10 ms): blocks come every 100 ms or so, and with the short delay every block faulted its
-/// buffers' pages in again (`docs/performance.md`). Idle memory still goes back.
-fn tune_allocator() {
-    #[expect(unsafe_code, reason = "mi_option_set has no safe wrapper")]
-    // SAFETY: sets an integer option; mimalloc reads options atomically, takes no pointer.
-    unsafe {
-        libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 1000);
-    }
-}
+static ALLOCATOR: chainstore_alloc::MiMalloc = chainstore_alloc::MiMalloc;
 
 use clap::{Parser, Subcommand};
 
@@ -124,7 +105,7 @@ enum Command {
 }
 
 fn main() -> std::process::ExitCode {
-    tune_allocator();
+    chainstore_alloc::tune();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Demo(a) => demo::run(&cli.global, a),
@@ -194,24 +175,5 @@ mod tests {
         assert_eq!(super::render(&e), "ingest failed: commit log: disk on fire");
         let plain = anyhow::anyhow!("inner").context("middle").context("outer");
         assert_eq!(super::render(&plain), "outer: middle: inner");
-    }
-
-    #[expect(unsafe_code, reason = "mi_option_get has no safe wrapper")]
-    fn option(option: libmimalloc_sys::mi_option_t) -> std::ffi::c_long {
-        // SAFETY: reads an integer option.
-        unsafe { libmimalloc_sys::mi_option_get(option) }
-    }
-
-    /// The index used for `purge_delay` is the option whose default is 10 between
-    /// `eager_commit_delay` (default 1) and `use_numa_nodes` (default 0), and setting it sticks.
-    #[test]
-    fn the_purge_delay_option_is_the_one_set() {
-        use libmimalloc_sys::{mi_option_eager_commit_delay, mi_option_use_numa_nodes};
-        assert_eq!(super::MI_OPTION_PURGE_DELAY, mi_option_eager_commit_delay + 1);
-        assert_eq!(super::MI_OPTION_PURGE_DELAY + 1, mi_option_use_numa_nodes);
-        assert_eq!(option(mi_option_eager_commit_delay), 1);
-        assert_eq!(option(super::MI_OPTION_PURGE_DELAY), 10);
-        super::tune_allocator();
-        assert_eq!(option(super::MI_OPTION_PURGE_DELAY), 1000);
     }
 }
