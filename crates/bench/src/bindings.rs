@@ -3,7 +3,7 @@
 //! library, on copies of one store.
 //!
 //! The state is grown once (untimed), the store closed and copied three times, so each system
-//! starts from the same files. Then each, in its own copy:
+//! starts from the same files. Each, in its own copy:
 //! - reads the same 1,000 existing accounts, `rounds` times over (1 core, page cache warm): the
 //!   library's `ChainStore::account`; `cs_store_account_fields` with the address as 20 bytes and
 //!   the fields written to a `CsAccount`, and also (a row of its own) `cs_store_account` with the
@@ -14,12 +14,13 @@
 //!   `cs_store_commit` on the block's JSON line; the package's `ChainStore.commit` on the line
 //!   parsed into a dict beforehand.
 //!
-//! The library and the C side take turns (a round of reads each, then a block each), so a
-//! change in the machine's load falls on both alike. The C side is called from this process
-//! through the crate's exported functions, the same machine code a C program links against. The Python side runs `bindings.py` (embedded in this
-//! binary) in the interpreter given by `--python`, or `python3` if it can import `chainstore`
-//! (otherwise the Python rows are skipped, and said so). The three stores must end at the same
-//! state root, or the run fails.
+//! The systems take turns (a round of reads each, then a block each), so that a change in the
+//! machine's load falls on all alike. The C side is called from this process through the
+//! crate's exported functions, the same machine code a C program links against. The Python side
+//! is `bindings.py` (embedded in this binary) in a child process, answering one command per
+//! line, run by the interpreter given with `--python`, or by `python3` if it can import
+//! `chainstore` (otherwise the Python rows are skipped, and said so). The stores must end at the
+//! same state root, or the run fails.
 
 use std::ffi::{CStr, CString, c_char};
 use std::io::{BufRead, BufReader, Write};
