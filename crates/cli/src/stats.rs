@@ -1,6 +1,8 @@
 //! `chainstore stats`: rows and bytes of every table, commit-log and memtable bytes, the
 //! indexer checkpoint and the head, and space amplification: the backend's and the log's bytes
-//! on disk against the live bytes they hold.
+//! on disk against the live bytes they hold, and how the backend's file is used (redb's own
+//! statistics: allocated and free bytes, leaf and branch pages, stored, metadata and fragmented
+//! bytes).
 
 use std::fmt::Write as _;
 use std::io::{IsTerminal as _, Write as _};
@@ -65,6 +67,19 @@ pub(crate) fn run(global: &Global, args: Args) -> anyhow::Result<()> {
         "logLiveBytes": quantity(stats.wal_bytes),
         "logAmplification": amplification(log_disk, stats.wal_bytes),
     });
+    if let Some(pages) = store.database().page_usage()? {
+        let size = pages.page_size;
+        doc["space"]["backendPages"] = json!({
+            "pageSize": quantity(size),
+            "allocatedBytes": quantity(pages.allocated_pages * size),
+            "freeBytes": quantity(stats.backend_bytes.saturating_sub(pages.allocated_pages * size)),
+            "leafBytes": quantity(pages.leaf_pages * size),
+            "branchBytes": quantity(pages.branch_pages * size),
+            "storedBytes": quantity(pages.stored_bytes),
+            "metadataBytes": quantity(pages.metadata_bytes),
+            "fragmentedBytes": quantity(pages.fragmented_bytes),
+        });
+    }
     doc["tables"] = Value::Array(tables);
     if args.json {
         print(&doc, true)

@@ -186,6 +186,17 @@ fn stats_counts_every_table() {
     assert!((amplification - backend as f64 / live as f64).abs() <= 0.005, "{space}");
     assert!(number("logDiskBytes") >= number("logLiveBytes"), "{space}");
     assert!(number("logDiskBytes") > 0, "{space}");
+
+    // redb's own count of its file: the store was closed, so every row is in it, and it stores
+    // the tables' bytes plus the checkpoint's few bytes, in the leaf pages of its allocation.
+    let pages = &space["backendPages"];
+    let page = |key: &str| u64::from_str_radix(&pages[key].as_str().unwrap()[2..], 16).unwrap();
+    let (allocated, stored) = (page("allocatedBytes"), page("storedBytes"));
+    assert_eq!(page("pageSize"), 4096, "{pages}");
+    assert!(allocated <= backend && page("freeBytes") == backend - allocated, "{space}");
+    assert!(page("leafBytes") + page("branchBytes") <= allocated, "{pages}");
+    assert!(stored <= page("leafBytes"), "{pages}");
+    assert!((live..=live + 64).contains(&stored), "{stored} stored for {live} live: {pages}");
 }
 
 #[test]

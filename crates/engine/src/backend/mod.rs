@@ -128,6 +128,25 @@ pub fn prefix_successor(prefix: &[u8]) -> Option<Vec<u8>> {
 /// An iterator over (key, value) pairs of a backend snapshot.
 pub type BackendIter = Box<dyn Iterator<Item = Result<(Vec<u8>, Vec<u8>), BackendError>> + Send>;
 
+/// How a backend's file is used, by the backend's own count (redb's statistics).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PageUsage {
+    /// Bytes per page.
+    pub page_size: u64,
+    /// Pages allocated (in use by some tree, data or system); the rest of the file is free.
+    pub allocated_pages: u64,
+    /// Leaf pages of the data trees.
+    pub leaf_pages: u64,
+    /// Branch pages of the data trees.
+    pub branch_pages: u64,
+    /// Bytes of the keys and values stored.
+    pub stored_bytes: u64,
+    /// Bytes of keys in branch pages and other metadata.
+    pub metadata_bytes: u64,
+    /// Bytes lost to fragmentation inside pages.
+    pub fragmented_bytes: u64,
+}
+
 /// A storage backend.
 pub trait Backend: Send + Sync + fmt::Debug + 'static {
     /// A consistent read snapshot of everything applied so far.
@@ -141,6 +160,10 @@ pub trait Backend: Send + Sync + fmt::Debug + 'static {
     fn compact(&self) -> Result<bool, BackendError>;
     /// A short name for messages and metrics (`redb`, `rocksdb`, `memory`).
     fn name(&self) -> &'static str;
+    /// How the backend's file is used, if the backend can tell (waits for a batch in progress).
+    fn page_usage(&self) -> Result<Option<PageUsage>, BackendError> {
+        Ok(None)
+    }
 }
 
 /// A read snapshot of a backend.

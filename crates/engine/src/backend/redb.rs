@@ -11,7 +11,8 @@ use std::sync::{Arc, RwLock};
 use redb::{ReadableDatabase, ReadableTable, StorageBackend, TableDefinition, TableHandle};
 
 use super::{
-    Backend, BackendError, BackendIter, BackendSnapshot, Checkpoint, KeyRange, Op, io_error,
+    Backend, BackendError, BackendIter, BackendSnapshot, Checkpoint, KeyRange, Op, PageUsage,
+    io_error,
 };
 use crate::vfs::{OpenMode, Vfs, VfsFile, read_exact_at, write_all_at};
 use crate::wal::LogPosition;
@@ -245,6 +246,28 @@ impl Backend for RedbBackend {
 
     fn name(&self) -> &'static str {
         "redb"
+    }
+
+    /// redb's statistics, from a write transaction that is then rolled back (redb computes
+    /// them only there); none on a read-only handle.
+    fn page_usage(&self) -> Result<Option<PageUsage>, BackendError> {
+        self.handle(|h| match h {
+            Handle::Writer(db) => {
+                let txn = db.begin_write().map_err(map_err)?;
+                let stats = txn.stats().map_err(map_err)?;
+                txn.abort().map_err(map_err)?;
+                Ok(Some(PageUsage {
+                    page_size: stats.page_size() as u64,
+                    allocated_pages: stats.allocated_pages(),
+                    leaf_pages: stats.leaf_pages(),
+                    branch_pages: stats.branch_pages(),
+                    stored_bytes: stats.stored_bytes(),
+                    metadata_bytes: stats.metadata_bytes(),
+                    fragmented_bytes: stats.fragmented_bytes(),
+                }))
+            }
+            Handle::Reader(_) => Ok(None),
+        })?
     }
 }
 

@@ -473,6 +473,11 @@ impl Database {
         }
     }
 
+    /// How the backend's file is used, if the backend can tell (`chainstore stats`).
+    pub fn page_usage(&self) -> Result<Option<crate::backend::PageUsage>> {
+        Ok(self.inner.backend.page_usage()?)
+    }
+
     /// The data directory.
     pub fn path(&self) -> &Path {
         &self.inner.path
