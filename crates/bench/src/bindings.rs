@@ -191,7 +191,8 @@ fn measure(
     let hex: Vec<CString> = addresses.iter().map(|a| c_text(a.to_string())).collect();
     let lines: Vec<CString> = lines.iter().map(|l| c_text(l.clone())).collect();
     let mut rust = Measured::default();
-    let mut c_side = Measured { json_reads: Some(Duration::ZERO), ..Measured::default() };
+    let mut c_side = Measured::default();
+    let mut c_json_reads = Duration::ZERO;
     let mut python_side = python.as_ref().map(|_| Measured::default());
     for _ in 0..config.rounds {
         let started = Instant::now();
@@ -210,7 +211,7 @@ fn measure(
         for address in &hex {
             c.account_json(address)?;
         }
-        *c_side.json_reads.get_or_insert_default() += started.elapsed();
+        c_json_reads += started.elapsed();
         if let (Some(py), Some(m)) = (&mut python, &mut python_side) {
             m.reads += py.reads()?;
         }
@@ -220,8 +221,9 @@ fn measure(
         rust.state_root = store.commit_block(block)?.state_root;
         rust.commits += started.elapsed();
         let started = Instant::now();
-        c_side.state_root = state_root_of(C, &c.commit(line)?)?;
+        let head = c.commit(line)?;
         c_side.commits += started.elapsed();
+        c_side.state_root = state_root_of(C, &head)?;
         if let (Some(py), Some(m)) = (&mut python, &mut python_side) {
             let (took, root) = py.commit()?;
             (m.commits, m.state_root) = (m.commits + took, root);
@@ -232,6 +234,7 @@ fn measure(
     if let Some(py) = python {
         py.close()?;
     }
+    c_side.json_reads = Some(c_json_reads);
     Ok(Measurements { rust, c: c_side, python: python_side })
 }
 
