@@ -14,6 +14,7 @@ pub mod commit_latency;
 pub mod history;
 pub mod ingest;
 pub mod kv;
+pub mod metrics_cost;
 mod nomt_peer;
 #[cfg(feature = "rocksdb")]
 mod raw_rocksdb;

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 use chainstore_chain::ChainStore;
-use metrics_exporter_prometheus::{Matcher, PrometheusBuilder};
+use metrics_exporter_prometheus::{BuildError, Matcher, PrometheusBuilder};
 
 /// Upper bounds of the latency histograms (every `*_seconds` metric): 100 µs to 10 s.
 const SECONDS_BUCKETS: &[f64] = &[
@@ -34,14 +34,28 @@ pub(crate) fn serve(addr: SocketAddr, allow_remote: bool) -> anyhow::Result<()> 
     if addr.port() == 0 {
         bail!("--metrics {addr}: give a port (the exporter cannot report one it picks)");
     }
+    builder()
+        .and_then(|b| b.with_http_listener(addr).install())
+        .with_context(|| format!("cannot serve metrics on {addr}"))?;
+    Ok(())
+}
+
+/// The exporter's configuration: the histograms' buckets.
+fn builder() -> Result<PrometheusBuilder, BuildError> {
     PrometheusBuilder::new()
-        .with_http_listener(addr)
         .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), SECONDS_BUCKETS)
         .and_then(|b| b.set_buckets_for_metric(Matcher::Suffix("_records".into()), COUNT_BUCKETS))
         .and_then(|b| b.set_buckets_for_metric(Matcher::Suffix("_ops".into()), COUNT_BUCKETS))
-        .and_then(PrometheusBuilder::install)
-        .with_context(|| format!("cannot serve metrics on {addr}"))?;
-    Ok(())
+}
+
+/// The recorder `serve --metrics` installs, without its HTTP listener, for `bench metrics`.
+pub(crate) fn exporter() -> anyhow::Result<chainstore_bench::metrics_cost::Exporter> {
+    let recorder = builder().context("configuring the Prometheus exporter")?.build_recorder();
+    let handle = recorder.handle();
+    Ok(chainstore_bench::metrics_cost::Exporter {
+        recorder: Box::new(recorder),
+        render: Box::new(move || handle.render()),
+    })
 }
 
 /// Samples the sizes that no event reports (the backend's bytes on disk) until `store` is gone.

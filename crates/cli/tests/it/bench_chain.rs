@@ -1,5 +1,5 @@
-//! `bench commit-latency`, `ingest`, `reads`, `history`, `rpc`, `snapshot`, `backup` and
-//! `bindings` with `--quick --json`: one JSON object of the documented shape, with the expected
+//! `bench commit-latency`, `ingest`, `reads`, `history`, `rpc`, `snapshot`, `backup`,
+//! `bindings` and `metrics` with `--quick --json`: one JSON object of the documented shape, with the expected
 //! systems, positive measurements and goals.
 
 #![allow(clippy::unwrap_used, reason = "test helpers outside #[test] functions")]
@@ -233,4 +233,26 @@ fn bench_bindings_quick_json() {
     }
     // Reads and commits of each binding against Rust's.
     assert_eq!(v["goals"].as_array().unwrap().len(), 2 * (measured.len() - 1));
+}
+
+#[test]
+fn bench_metrics_quick_json() {
+    let v = run_quick("metrics");
+    let off = "chainstore, metrics off";
+    let on = "chainstore, metrics on";
+    let scraped = "chainstore, metrics on, scraped at 1 Hz";
+    let mut expected = [off, on, scraped];
+    expected.sort();
+    assert_eq!(systems(&v), expected);
+    let case = "2000 accounts, 6 blocks per mode";
+    // At least one scrape per scraped round, each rendering the library's metrics.
+    assert!(metric(&v, scraped, case, "scrapes") >= 2.0);
+    assert!(metric(&v, scraped, case, "exposition") > 1.0);
+    let rate = |system| metric(&v, system, case, "updates/s");
+    let goals = v["goals"].as_array().unwrap();
+    assert_eq!(goals.len(), 2);
+    let on_ratio = goals[0]["measured"].as_f64().unwrap();
+    assert!((on_ratio - rate(on) / rate(off)).abs() <= 1e-9 * on_ratio, "{on_ratio}");
+    let scraped_ratio = goals[1]["measured"].as_f64().unwrap();
+    assert!((scraped_ratio - rate(scraped) / rate(off)).abs() <= 1e-9 * scraped_ratio);
 }
