@@ -48,8 +48,9 @@ enum Scenario {
     /// Account reads/s and block commits/s through the C ABI and the Python package vs the same
     /// calls through the Rust library.
     Bindings(BindingsArgs),
-    /// Block commits/s with the Prometheus metrics off, on, and on with a scrape every second.
-    Metrics(MetricsArgs),
+    /// Block commits/s with the Prometheus metrics off, on, and on with a scrape every second
+    /// (`--blocks`: blocks per round and mode).
+    Metrics(ChainArgs),
     /// account_at and proof_at 1, 1K and 100K blocks back vs reverting changesets; history
     /// bytes per block vs the raw changesets.
     History(ChainArgs),
@@ -69,26 +70,6 @@ struct ChainArgs {
     /// Blocks to measure (overrides the documented number).
     #[arg(long, value_name = "N")]
     blocks: Option<usize>,
-    /// Directory on the disk to measure (default: the current directory). The benchmark works in
-    /// a temporary directory inside it and removes it when done.
-    #[arg(long, value_name = "DIR")]
-    dir: Option<PathBuf>,
-}
-
-#[derive(Debug, Args)]
-struct MetricsArgs {
-    /// Print one JSON object instead of a table.
-    #[arg(long)]
-    json: bool,
-    /// Small sizes (seconds, for CI).
-    #[arg(long)]
-    quick: bool,
-    /// Accounts in the state (overrides the documented size).
-    #[arg(long, value_name = "N")]
-    accounts: Option<u64>,
-    /// Rounds per mode (overrides the documented number).
-    #[arg(long, value_name = "N")]
-    rounds: Option<usize>,
     /// Directory on the disk to measure (default: the current directory). The benchmark works in
     /// a temporary directory inside it and removes it when done.
     #[arg(long, value_name = "DIR")]
@@ -223,7 +204,7 @@ pub(crate) fn run(args: BenchArgs) -> anyhow::Result<()> {
             let mut config =
                 if a.quick { MetricsConfig::quick() } else { MetricsConfig::standard() };
             config.accounts = a.accounts.unwrap_or(config.accounts);
-            config.rounds = a.rounds.unwrap_or(config.rounds);
+            config.blocks_per_round = a.blocks.unwrap_or(config.blocks_per_round);
             let work = work_dir(a.dir.clone(), "metrics")?;
             let exporter = crate::metrics::exporter()?;
             let report = run(&config, work.path(), exporter, &mut |m| eprintln!("{m}"))
