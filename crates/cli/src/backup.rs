@@ -5,6 +5,8 @@
 
 use std::io::IsTerminal as _;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use chainstore_chain::{
@@ -156,16 +158,33 @@ fn create(
     json: bool,
 ) -> anyhow::Result<()> {
     let key = key.load()?;
-    if keep == Some(0) {
-        anyhow::bail!("--keep must be at least 1");
-    }
+    check_keep(keep, "--keep")?;
     let store = global.open_query()?;
     let bar = spinner("backing up");
-    let manifest = store.backup(dest, key.as_ref(), &mut |p| tick(&bar, p, "written"))?;
+    let out = take(&store, dest, key.as_ref(), keep, &mut |p| tick(&bar, p, "written"))?;
     bar.finish_and_clear();
+    print(&out, json)
+}
+
+fn check_keep(keep: Option<usize>, option: &str) -> anyhow::Result<()> {
+    if keep == Some(0) {
+        anyhow::bail!("{option} must be at least 1");
+    }
+    Ok(())
+}
+
+/// One backup of `store` into `dest`, then the retention: the summary `backup create` prints.
+fn take(
+    store: &ChainStore,
+    dest: &Path,
+    key: Option<&BackupKey>,
+    keep: Option<usize>,
+    progress: &mut dyn FnMut(&BackupProgress),
+) -> anyhow::Result<Value> {
+    let manifest = store.backup(dest, key, progress)?;
     let mut out = summary_json(&manifest);
     if let Some(k) = keep {
-        let pruned = prune_backups(dest, key.as_ref(), k)?;
+        let pruned = prune_backups(dest, key, k)?;
         out["retention"] = json!({
             "removed": pruned.removed,
             "kept": pruned.kept,
@@ -173,7 +192,81 @@ fn create(
             "bytesFreed": quantity(pruned.bytes_freed),
         });
     }
-    print(&out, json)
+    Ok(out)
+}
+
+/// `serve`'s backup options: online backups of the store it serves, taken by the server itself
+/// (a second process cannot open a store a server holds).
+#[derive(Debug, clap::Args)]
+pub(crate) struct ServeArgs {
+    /// Back the store up into DEST while serving: at start, then every --backup-every seconds.
+    /// Commits go on during a backup; each holds the store as of one commit.
+    #[arg(long, value_name = "DEST")]
+    backup_dir: Option<PathBuf>,
+    /// Seconds between the starts of two backups.
+    #[arg(long, value_name = "SECS", default_value_t = 3600, requires = "backup_dir")]
+    #[arg(value_parser = clap::value_parser!(u64).range(1..))]
+    backup_every: u64,
+    /// After each backup keep only the K newest in DEST.
+    #[arg(long, value_name = "K", requires = "backup_dir")]
+    backup_keep: Option<usize>,
+    /// Encrypt the backups with this key (32 raw bytes or 64 hex digits).
+    #[arg(long, value_name = "PATH", requires = "backup_dir")]
+    backup_key_file: Option<PathBuf>,
+}
+
+/// What `serve` backs up, checked before it opens the store.
+pub(crate) struct Scheduled {
+    dest: PathBuf,
+    every: Duration,
+    keep: Option<usize>,
+    key: Option<BackupKey>,
+}
+
+impl ServeArgs {
+    /// The schedule, if backups were asked for: a bad key file or `--backup-keep 0` fails here.
+    pub(crate) fn schedule(&self) -> anyhow::Result<Option<Scheduled>> {
+        let Some(dest) = &self.backup_dir else { return Ok(None) };
+        check_keep(self.backup_keep, "--backup-keep")?;
+        let key = self.backup_key_file.as_deref().map(BackupKey::from_file).transpose()?;
+        let every = Duration::from_secs(self.backup_every);
+        Ok(Some(Scheduled { dest: dest.clone(), every, keep: self.backup_keep, key }))
+    }
+}
+
+impl Scheduled {
+    /// Takes the backups on a thread of their own until the store is gone; each one's summary
+    /// (the `backup create --json` document) is a line on stderr, and a failed one (an empty
+    /// store, a full disk) is reported and tried again at the next turn.
+    pub(crate) fn start(self, store: &Arc<ChainStore>) -> anyhow::Result<()> {
+        let store = Arc::downgrade(store);
+        std::thread::Builder::new()
+            .name("chainstore-backup".into())
+            .spawn(move || {
+                let mut next = Instant::now();
+                loop {
+                    // The store is held only while a backup runs, so `serve` can close it.
+                    let Some(store) = store.upgrade() else { return };
+                    if Instant::now() >= next {
+                        next += self.every;
+                        let dest = &self.dest;
+                        match take(&store, dest, self.key.as_ref(), self.keep, &mut |_| {}) {
+                            Ok(summary) => eprintln!("chainstore: backup: {summary}"),
+                            Err(e) => eprintln!(
+                                "error: backup into {} failed: {}; trying again in {} s",
+                                dest.display(),
+                                crate::render(&e),
+                                self.every.as_secs()
+                            ),
+                        }
+                    }
+                    drop(store);
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+            })
+            .context("starting the backup thread")?;
+        Ok(())
+    }
 }
 
 fn verify(

@@ -1,8 +1,8 @@
-//! `chainstore serve [--rpc ADDR] [--metrics ADDR] [--ingest FILE|-]`: Ethereum JSON-RPC reads
-//! over HTTP (the `chainstore-rpc` crate; methods, limits and errors in `docs/rpc.md`) and
-//! Prometheus metrics (`docs/metrics.md`), optionally committing blocks from JSON lines while
-//! serving, as `ingest` does: each block is visible to every call once its acknowledgement line
-//! is printed.
+//! `chainstore serve [--rpc ADDR] [--metrics ADDR] [--ingest FILE|-] [--backup-dir DEST]`:
+//! Ethereum JSON-RPC reads over HTTP (the `chainstore-rpc` crate; methods, limits and errors in
+//! `docs/rpc.md`) and Prometheus metrics (`docs/metrics.md`), optionally committing blocks from
+//! JSON lines while serving, as `ingest` does (each block is visible to every call once its
+//! acknowledgement line is printed), and backing the store up as it goes.
 
 use std::fs::File;
 use std::io::{BufReader, Read};
@@ -71,6 +71,8 @@ pub(crate) struct Args {
     #[arg(long, value_name = "MS", value_parser = at_least_one())]
     #[arg(default_value_t = Limits::default().timeout.as_millis() as u64)]
     rpc_timeout_ms: u64,
+    #[command(flatten)]
+    backup: crate::backup::ServeArgs,
 }
 
 /// Limits are at least 1.
@@ -101,6 +103,7 @@ impl Args {
 pub(crate) fn run(global: &Global, args: Args) -> anyhow::Result<()> {
     let config = args.config();
     config.check()?;
+    let backups = args.backup.schedule()?;
     // Open the input first: a missing file must not create an empty store.
     let input: Option<Box<dyn Read + Send>> = match &args.ingest {
         None => None,
@@ -122,6 +125,9 @@ pub(crate) fn run(global: &Global, args: Args) -> anyhow::Result<()> {
     }
     let server = RpcServer::start(store.clone(), config)?;
     eprintln!("chainstore: serving JSON-RPC on http://{}", server.local_addr());
+    if let Some(backups) = backups {
+        backups.start(&store)?;
+    }
     if let Some(input) = input {
         let store = store.clone();
         std::thread::Builder::new()

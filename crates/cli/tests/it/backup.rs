@@ -507,3 +507,71 @@ fn a_rekey_stopped_either_side_of_its_commit_point_leaves_a_whole_directory() {
     assert_eq!(left, chunk_files(&old_dir).into_keys().collect::<Vec<_>>());
     run_ok(&src, &["backup", "verify", before_arg, "--key-file", old_key], b"");
 }
+
+/// `serve --backup-dir` backs the store up while it commits the blocks it reads (online): every
+/// backup it reports restores to a store that verifies, with the head its summary names, and
+/// the served store went on past the backups. A second process could not have taken them: the
+/// server holds the store.
+#[test]
+fn serve_backs_up_while_it_ingests() {
+    use std::io::{BufRead as _, BufReader, Write as _};
+    use std::process::Stdio;
+    use std::time::{Duration, Instant};
+
+    let dir = tempfile::tempdir().unwrap();
+    let (data, dest) = (dir.path().join("data"), dir.path().join("dest"));
+    let mut child = crate::support::chainstore(&data)
+        .args(["serve", "--rpc", "127.0.0.1:0", "--ingest", "-", "--backup-every", "1"])
+        .args(["--backup-keep", "5", "--backup-dir"])
+        .arg(&dest)
+        .stdin(Stdio::piped())
+        // The acknowledgement lines (unread, they would fill the pipe and stop the ingest).
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Blocks arrive for about four seconds, a few every 50 ms.
+    let mut input = child.stdin.take().unwrap();
+    let feeder = std::thread::spawn(move || {
+        for chunk in synth_blocks(400, 21).chunks(5) {
+            input.write_all(crate::support::lines(chunk).as_bytes()).unwrap();
+            input.flush().unwrap();
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        input
+    });
+    let stderr = BufReader::new(child.stderr.take().unwrap());
+    let (lines, collect) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in stderr.lines() {
+            let _ = lines.send(line.unwrap());
+        }
+    });
+    let mut summaries = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while summaries.len() < 3 && Instant::now() < deadline {
+        let Ok(line) = collect.recv_timeout(Duration::from_secs(1)) else { continue };
+        if let Some(summary) = line.strip_prefix("chainstore: backup: ") {
+            summaries.push(serde_json::from_str::<Value>(summary).unwrap());
+        }
+    }
+    assert!(summaries.len() >= 3, "backups reported: {summaries:?}");
+    drop(feeder.join().unwrap());
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    let heads: Vec<u64> = summaries.iter().map(|s| quantity(&s["head"]["number"])).collect();
+    assert!(heads.windows(2).all(|w| w[0] < w[1]), "backups did not follow the commits: {heads:?}");
+    let dest_arg = dest.to_str().unwrap();
+    run_ok(&data, &["backup", "verify", dest_arg], b"");
+    for summary in &summaries {
+        let id = summary["id"].as_str().unwrap();
+        let restored = dir.path().join(format!("restored-{id}"));
+        let args = ["restore", dest_arg, restored.to_str().unwrap(), "--id", id, "--json"];
+        let head = json(&restored, &args);
+        assert_eq!(head, summary["head"], "backup {id}");
+        assert_verifies(&restored);
+    }
+    let served = crate::support::head(&data).unwrap().number;
+    assert!(served >= *heads.last().unwrap(), "served head {served} below {heads:?}");
+}
