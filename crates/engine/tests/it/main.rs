@@ -12,6 +12,7 @@ mod db_lock;
 mod db_model;
 mod db_power_loss;
 mod db_read_only;
+mod db_space;
 mod engine_record_fuzz_check;
 mod engine_record_fuzz_corpus;
 mod wal_basic;
