@@ -279,6 +279,62 @@ fn backpressure_bounds_the_memtable() {
     assert_eq!(r.range("t", KeyRange::all(), false).unwrap().count(), 400);
 }
 
+/// Eight threads commit into a memtable of 256 KiB, with a slow indexer: backpressure makes
+/// them wait, never fail, and the memtable stays within its budget plus what the committers
+/// have in flight (each may land one commit on a full memtable before it waits).
+#[test]
+fn backpressure_with_concurrent_committers_never_fails_a_commit() {
+    const THREADS: u32 = 8;
+    const COMMITS: u32 = 60;
+    const VALUE: usize = 4000;
+    let dir = tempfile::tempdir().unwrap();
+    let opts = Options {
+        memtable_bytes: 256 << 10,
+        index_batch_bytes: 64 << 10,
+        index_interval: Duration::from_millis(50),
+        ..Options::default()
+    };
+    let db = Arc::new(Database::open(dir.path(), opts).unwrap());
+    let done = Arc::new(AtomicBool::new(false));
+    let sampler = {
+        let (db, done) = (db.clone(), done.clone());
+        std::thread::spawn(move || {
+            let mut max_seen = 0;
+            while !done.load(Ordering::Relaxed) {
+                max_seen = max_seen.max(db.stats().memtable_bytes);
+                std::thread::sleep(Duration::from_micros(200));
+            }
+            max_seen
+        })
+    };
+    let committers: Vec<_> = (0..THREADS)
+        .map(|t| {
+            let db = db.clone();
+            std::thread::spawn(move || {
+                for i in 0..COMMITS {
+                    let mut txn = db.begin_write();
+                    let key = [t.to_be_bytes(), i.to_be_bytes()].concat();
+                    txn.put("t", &key, &[t as u8; VALUE]).unwrap();
+                    txn.commit().unwrap_or_else(|e| panic!("thread {t}, commit {i}: {e}"));
+                }
+            })
+        })
+        .collect();
+    for c in committers {
+        c.join().unwrap();
+    }
+    done.store(true, Ordering::Relaxed);
+    let max_seen = sampler.join().unwrap();
+    let in_flight = THREADS as u64 * 2 * VALUE as u64;
+    assert!(max_seen <= (256 << 10) + in_flight, "memtable grew to {max_seen} bytes");
+    let r = db.begin_read();
+    let rows: Vec<_> = r.range("t", KeyRange::all(), false).unwrap().map(Result::unwrap).collect();
+    assert_eq!(rows.len(), (THREADS * COMMITS) as usize);
+    for (k, v) in rows {
+        assert_eq!(v, vec![k[3]; VALUE]);
+    }
+}
+
 #[test]
 fn an_old_snapshot_does_not_deadlock_commits_when_the_memtable_is_full() {
     let dir = tempfile::tempdir().unwrap();
