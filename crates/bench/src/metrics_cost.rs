@@ -158,6 +158,10 @@ pub fn run(
         progress(&format!("metrics: round {} of {}", round + 1, config.rounds));
         for k in 0..Mode::ALL.len() {
             let mode = Mode::ALL[(round + k) % Mode::ALL.len()];
+            // Each round starts with the indexer caught up (untimed), so that no round meets
+            // the backpressure another one built up; the scraper starts after it, so that every
+            // scrape falls in the timed commits.
+            store.database().flush().map_err(chainstore_chain::ChainError::from)?;
             on.store(mode != Mode::Off, Ordering::Relaxed);
             let scraping = Arc::new(AtomicBool::new(mode == Mode::Scraped));
             let scraper = (mode == Mode::Scraped).then(|| {
@@ -165,9 +169,6 @@ pub fn run(
                     (scraping.clone(), render.clone(), scrapes.clone());
                 std::thread::spawn(move || scrape(&scraping, &*render, &scrapes))
             });
-            // Each round starts with the indexer caught up (untimed), so that no round meets
-            // the backpressure another one built up.
-            store.database().flush().map_err(chainstore_chain::ChainError::from)?;
             let tally = &mut tallies[mode as usize];
             let started = Instant::now();
             for _ in 0..config.blocks_per_round {
