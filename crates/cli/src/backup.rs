@@ -6,7 +6,7 @@
 use std::io::IsTerminal as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::Context as _;
 use chainstore_chain::{
@@ -239,33 +239,18 @@ impl Scheduled {
     /// (the `backup create --json` document) is a line on stderr, and a failed one (an empty
     /// store, a full disk) is reported and tried again at the next turn.
     pub(crate) fn start(self, store: &Arc<ChainStore>) -> anyhow::Result<()> {
-        let store = Arc::downgrade(store);
-        std::thread::Builder::new()
-            .name("chainstore-backup".into())
-            .spawn(move || {
-                let mut next = Instant::now();
-                loop {
-                    // The store is held only while a backup runs, so `serve` can close it.
-                    let Some(store) = store.upgrade() else { return };
-                    if Instant::now() >= next {
-                        next += self.every;
-                        let dest = &self.dest;
-                        match take(&store, dest, self.key.as_ref(), self.keep, &mut |_| {}) {
-                            Ok(summary) => eprintln!("chainstore: backup: {summary}"),
-                            Err(e) => eprintln!(
-                                "error: backup into {} failed: {}; trying again in {} s",
-                                dest.display(),
-                                crate::render(&e),
-                                self.every.as_secs()
-                            ),
-                        }
-                    }
-                    drop(store);
-                    std::thread::sleep(Duration::from_millis(100));
-                }
-            })
-            .context("starting the backup thread")?;
-        Ok(())
+        crate::common::every_while_open(store, "chainstore-backup", self.every, move |store| {
+            let dest = &self.dest;
+            match take(store, dest, self.key.as_ref(), self.keep, &mut |_| {}) {
+                Ok(summary) => eprintln!("chainstore: backup: {summary}"),
+                Err(e) => eprintln!(
+                    "error: backup into {} failed: {}; trying again in {} s",
+                    dest.display(),
+                    crate::render(&e),
+                    self.every.as_secs()
+                ),
+            }
+        })
     }
 }
 

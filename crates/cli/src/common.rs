@@ -1,6 +1,8 @@
 //! What every subcommand shares: global options, opening the store, printing results.
 
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
 use chainstore_chain::ChainStore;
@@ -72,5 +74,29 @@ impl Global {
 /// Prints one JSON document on stdout.
 pub(crate) fn print_json(value: &serde_json::Value) -> anyhow::Result<()> {
     outln!("{}", serde_json::to_string(value)?);
+    Ok(())
+}
+
+/// Runs `work` on a thread named `name` while `store` lives: at once, then every `period` from
+/// the start of one run to the start of the next. The thread holds the store only while `work`
+/// runs, so `serve` can close it at shutdown.
+pub(crate) fn every_while_open(
+    store: &Arc<ChainStore>,
+    name: &str,
+    period: Duration,
+    mut work: impl FnMut(&ChainStore) + Send + 'static,
+) -> anyhow::Result<()> {
+    let store = Arc::downgrade(store);
+    std::thread::Builder::new()
+        .name(name.into())
+        .spawn(move || {
+            while let Some(store) = store.upgrade() {
+                let started = Instant::now();
+                work(&store);
+                drop(store);
+                std::thread::sleep(period.saturating_sub(started.elapsed()));
+            }
+        })
+        .with_context(|| format!("starting the {name} thread"))?;
     Ok(())
 }

@@ -60,19 +60,9 @@ pub(crate) fn exporter() -> anyhow::Result<chainstore_bench::metrics_cost::Expor
 
 /// Samples the sizes that no event reports (the backend's bytes on disk) until `store` is gone.
 pub(crate) fn sample(store: &Arc<ChainStore>) -> anyhow::Result<()> {
-    let store = Arc::downgrade(store);
-    std::thread::Builder::new()
-        .name("chainstore-metrics".into())
-        .spawn(move || {
-            // Ends with the store.
-            while let Some(store) = store.upgrade() {
-                let stats = store.database().stats();
-                drop(store);
-                // The log and memtable gauges are set by the engine at every change.
-                metrics::gauge!("chainstore_db_backend_bytes").set(stats.backend_bytes as f64);
-                std::thread::sleep(SAMPLE_EVERY);
-            }
-        })
-        .context("starting the metrics sampler")?;
-    Ok(())
+    crate::common::every_while_open(store, "chainstore-metrics", SAMPLE_EVERY, |store| {
+        // The log and memtable gauges are set by the engine at every change.
+        let stats = store.database().stats();
+        metrics::gauge!("chainstore_db_backend_bytes").set(stats.backend_bytes as f64);
+    })
 }
