@@ -480,7 +480,7 @@ fn copy_store(from: &Path, to: &Path) -> Result<PathBuf> {
             if entry.file_type().map_err(BenchError::io(&source))?.is_dir() {
                 copy(&source, &target)?;
             } else {
-                std::fs::copy(&source, &target).map_err(BenchError::io(&source))?;
+                crate::system::copy_file(&source, &target)?;
             }
         }
         Ok(())

@@ -587,10 +587,30 @@ impl CaptureFs {
 
     /// The one record written since the last call (the commit of `block`).
     pub(crate) fn take_one(&self, block: u64) -> Result<CapturedRecord> {
-        let writes = std::mem::take(&mut *self.lock());
+        self.take_writes().one_record(block)
+    }
+
+    /// The writes made since the last call, not yet decoded: taking them costs no more than
+    /// swapping a `Vec`, so a timed loop can take them and decode them after it.
+    pub(crate) fn take_writes(&self) -> CapturedWrites {
+        CapturedWrites(std::mem::take(&mut *self.lock()))
+    }
+}
+
+/// The commit-log writes of one commit, as captured ([`CaptureFs::take_writes`]).
+pub(crate) struct CapturedWrites(Vec<CapturedWrite>);
+
+impl CapturedWrites {
+    /// The bytes held.
+    pub(crate) fn len(&self) -> usize {
+        self.0.iter().map(|w| w.bytes.len()).sum()
+    }
+
+    /// The one record the writes carry: the commit of `block`.
+    pub(crate) fn one_record(self, block: u64) -> Result<CapturedRecord> {
         let err = |detail: String| ChainBenchError::Capture { block, detail };
         let mut records = Vec::new();
-        for write in &writes {
+        for write in &self.0 {
             let (buf, mut at) = (&write.bytes, 0);
             let position = |at: usize| Position { offset: write.at.offset + at as u64, ..write.at };
             while let Ok(Some((record, len))) = decode_record(&buf[at..], position(at)) {
@@ -685,6 +705,12 @@ impl VfsFile for CaptureFile {
     fn len(&self) -> std::io::Result<u64> {
         self.inner.len()
     }
+    fn will_need(&self, offset: u64, len: u64) {
+        self.inner.will_need(offset, len);
+    }
+    fn advise_random(&self) {
+        self.inner.advise_random();
+    }
 }
 
 type BytesTable<'a> = redb::TableDefinition<'a, &'static [u8], &'static [u8]>;
@@ -704,7 +730,7 @@ impl RawRedb {
     pub(crate) fn copy_of(store: &ChainStore, path: &Path) -> Result<Self> {
         store.database().flush().map_err(ChainError::from)?;
         let src = store.database().path().join("data.redb");
-        std::fs::copy(&src, path).map_err(BenchError::io(&src))?;
+        crate::system::copy_file(&src, path)?;
         let cache = chainstore_engine::backend::RedbOptions::default().cache_bytes;
         let db = redb::Database::builder().set_cache_size(cache).open(path).map_err(redb_err)?;
         Ok(Self { db, path: path.to_path_buf() })

@@ -7,10 +7,12 @@
 //! updates each); the commit-log record of each is captured and, after the store's run, the raw
 //! redb copy commits the same write sets, one durable write transaction per block. The memtable is
 //! sampled after every block; the indexer lag (commits not yet in the backend) is read at the end,
-//! then the time to drain it (`updates/s incl. drain` counts it). `cores busy` is CPU time over
+//! then the time to drain it (`updates/s incl. drain` counts it). `written per block` is what
+//! the process sent to storage from the first block to the end of the drain (for NOMT, of its
+//! blocks), over the blocks: the write amplification in bytes. `cores busy` is CPU time over
 //! wall time of the committing thread and of the whole process (committer plus indexer).
 //! `resident max (store)` is the process's peak resident memory while committing, less the
-//! estimated heap of the write sets captured for the baseline, against the memory budgets
+//! commit-log writes captured for the baseline, against the memory budgets
 //! (memtable, state cache and backend cache). With the `rocksdb` feature the same run is
 //! repeated on the RocksDB backend, against the same write sets committed synchronously (one
 //! synced `WriteBatch` per block) into raw RocksDB loaded with the same grown state.
@@ -182,22 +184,24 @@ impl Side {
         work.grow_to(&store, &capture, config.accounts)?;
         let baseline = baseline_of(&store, &dir.join("baseline"))?;
         progress(&format!("ingest, {}: committing {} blocks", self.system, config.blocks));
-        let mut write_sets = Vec::with_capacity(config.blocks);
+        let mut captured_writes = Vec::with_capacity(config.blocks);
         let mut memtable_max = 0u64;
         let (mut resident_max, mut captured) = (system::resident_bytes(), 0usize);
         let mut latencies = Vec::with_capacity(config.blocks);
         let (started, committer_cpu) = (Instant::now(), ThreadTime::now());
         let process_cpu = system::process_cpu_time();
+        let written = system::written_bytes();
         for _ in 0..config.blocks {
             let block = work.next_block();
             let commit_started = Instant::now();
             store.commit_block(&block)?;
             latencies.push(commit_started.elapsed());
-            let ops = capture.take_one(block.number)?.ops;
-            captured += ops.iter().map(held_bytes).sum::<usize>();
-            write_sets.push(ops);
+            // Decoded after the timed loop: decoding here would be timed as the store's.
+            let writes = capture.take_writes();
+            captured += writes.len();
+            captured_writes.push((block.number, writes));
             memtable_max = memtable_max.max(store.database().stats().memtable_bytes);
-            // Less the write sets captured for the baseline (estimated, see `held_bytes`).
+            // Less the commit-log writes captured for the baseline.
             let store_resident =
                 system::resident_bytes().map(|r| r.saturating_sub(captured as u64));
             resident_max = resident_max.max(store_resident);
@@ -210,10 +214,15 @@ impl Side {
         let drain_started = Instant::now();
         store.database().flush().map_err(ChainError::from)?;
         let drain = drain_started.elapsed();
+        let written = system::written_bytes().zip(written).map(|(a, b)| a.saturating_sub(b));
         let live = crate::live_bytes(store.database())?;
         store.close()?;
         let disk = crate::dir_bytes(&dir.join("store"))?;
         progress(&format!("ingest, {}: {} blocks", self.baseline, config.blocks));
+        let write_sets = captured_writes
+            .into_iter()
+            .map(|(block, writes)| Ok(writes.one_record(block)?.ops))
+            .collect::<Result<Vec<_>>>()?;
         let started = Instant::now();
         for ops in &write_sets {
             baseline.commit(ops)?;
@@ -243,6 +252,10 @@ impl Side {
         rows.push(Row::new(cs, case, "updates/s incl. drain", sustained_rate * updates, "1/s"));
         let memory_budget =
             (defaults.memtable_bytes + defaults.cache_bytes + self.backend.cache_bytes()) as f64;
+        if let Some(written) = written {
+            let per_block = written as f64 / config.blocks as f64 / MIB;
+            rows.push(Row::new(cs, case, "written per block", per_block, "MiB"));
+        }
         rows.push(Row::new(cs, case, "disk", disk as f64 / MIB, "MiB"));
         rows.push(Row::new(cs, case, "live", live as f64 / MIB, "MiB"));
         rows.push(Row::new(cs, case, "memory budget", memory_budget / MIB, "MiB"));
@@ -258,17 +271,6 @@ impl Side {
             p50: latency.p50,
         })
     }
-}
-
-/// The heap bytes one captured operation holds: the tuple, its three buffers, and an allocator
-/// header of 16 bytes per buffer (glibc's on x86-64; an estimate, not a measurement).
-fn held_bytes((table, key, value): &WriteOp) -> usize {
-    const MALLOC_HEADER: usize = 16;
-    std::mem::size_of::<WriteOp>()
-        + table.capacity()
-        + key.capacity()
-        + value.as_ref().map_or(0, Vec::capacity)
-        + 3 * MALLOC_HEADER
 }
 
 /// What the goals need from NOMT's run.
@@ -290,13 +292,19 @@ fn measure_nomt(
     progress(&format!("ingest, {NOMT}: growing the state to {} keys", config.accounts));
     peer.grow_to(config.accounts)?;
     progress(&format!("ingest, {NOMT}: committing {} blocks", config.blocks));
+    let written = system::written_bytes();
     let mut run = peer.run(0, config.blocks)?;
+    let written = system::written_bytes().zip(written).map(|(a, b)| a.saturating_sub(b));
     let secs = run.elapsed.as_secs_f64();
     let updates_per_s = run.updates as f64 / secs;
     rows.push(Row::new(NOMT, case, "blocks/s", config.blocks as f64 / secs, "1/s"));
     rows.push(Row::new(NOMT, case, "updates/s", updates_per_s, "1/s"));
     rows.push(Row::new(NOMT, case, "time", secs, "s"));
     let latency = commit_percentile_rows(rows, NOMT, case, &mut run.latencies);
+    if let Some(written) = written {
+        let per_block = written as f64 / config.blocks as f64 / MIB;
+        rows.push(Row::new(NOMT, case, "written per block", per_block, "MiB"));
+    }
     Ok(NomtMeasured { updates_per_s, p50: latency.p50 })
 }
 

@@ -89,6 +89,15 @@ pub(crate) fn resident_bytes() -> Option<u64> {
     Some(kib * 1024)
 }
 
+/// The bytes this process has caused to be written to storage so far (`write_bytes` in
+/// `/proc/self/io`: counted when a page-cache page becomes dirty, so a page written again before
+/// it reaches the disk counts once, and a synced log write counts its pages).
+pub(crate) fn written_bytes() -> Option<u64> {
+    let io = fs::read_to_string("/proc/self/io").ok()?;
+    let line = io.lines().find(|l| l.starts_with("write_bytes:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
 /// CPU time (user + system) this process has used so far, from `/proc/self/stat`.
 pub(crate) fn process_cpu_time() -> Option<Duration> {
     cpu_time("/proc/self/stat")
@@ -149,6 +158,35 @@ pub(crate) fn read_files(files: &[(PathBuf, u64)]) -> Result<(), BenchError> {
     Ok(())
 }
 
+/// Copies the file `src` to a new file `dst` and syncs it, leaving both in the page cache as
+/// single 4 KiB pages, as the store's own page-sized reads and writes leave them.
+///
+/// A plain copy (`std::fs::copy`) reads the source with read-ahead and writes the target in large
+/// pieces, and both fill the page cache with large folios; on Linux 6.18 with ext4 a 4 KiB
+/// `pwrite` into a page of a large folio then costs 10-20 times what it does into a single page
+/// (`docs/performance.md`, step 10). The benchmarks copy a store's redb file for their raw-redb
+/// baselines before the measured run, and must not slow down the store (or the baseline) by
+/// doing so: the source is read with [`VfsFile::advise_random`](chainstore_engine::vfs::VfsFile)
+/// (no read-ahead) and the target written a page at a time.
+pub(crate) fn copy_file(src: &Path, dst: &Path) -> Result<(), BenchError> {
+    const PAGE: usize = 4096;
+    let from = RealFs.open(src, OpenMode::Read).map_err(BenchError::io(src))?;
+    from.advise_random();
+    let to = RealFs.open(dst, OpenMode::CreateNew).map_err(BenchError::io(dst))?;
+    let len = from.len().map_err(BenchError::io(src))?;
+    let mut buf = vec![0u8; 1 << 20];
+    let mut at = 0u64;
+    while at < len {
+        let n = buf.len().min((len - at) as usize);
+        read_exact_at(&*from, &mut buf[..n], at).map_err(BenchError::io(src))?;
+        for (i, page) in buf[..n].chunks(PAGE).enumerate() {
+            write_all_at(&*to, page, at + (i * PAGE) as u64).map_err(BenchError::io(dst))?;
+        }
+        at += n as u64;
+    }
+    to.sync_data().map_err(BenchError::io(dst))
+}
+
 /// Writes `bytes` to a new file at `path` in 1 MiB writes, then `fdatasync`: raw sequential write
 /// bandwidth, the baseline of the benchmarks that write files. Returns the time taken.
 pub(crate) fn write_file(path: &Path, bytes: &[u8]) -> Result<Duration, BenchError> {
@@ -160,4 +198,23 @@ pub(crate) fn write_file(path: &Path, bytes: &[u8]) -> Result<Duration, BenchErr
     }
     file.sync_data().map_err(BenchError::io(path))?;
     Ok(started.elapsed())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The copy holds the source's bytes, a partial last page included, and is a new file.
+    #[test]
+    fn copy_file_copies_every_byte_and_creates_a_new_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let (src, dst) = (dir.path().join("src"), dir.path().join("dst"));
+        // Not a multiple of the page size nor of the 1 MiB reads.
+        let bytes: Vec<u8> = (0..(1 << 20) + 3 * 4096 + 17).map(|i: u32| (i % 251) as u8).collect();
+        fs::write(&src, &bytes).unwrap();
+        copy_file(&src, &dst).unwrap();
+        assert_eq!(fs::read(&dst).unwrap(), bytes);
+        assert!(copy_file(&src, &dst).is_err(), "the target must not exist");
+        assert_eq!(fs::read(&dst).unwrap(), bytes, "a failed copy leaves the target alone");
+    }
 }

@@ -83,6 +83,10 @@ pub trait VfsFile: Send + Sync + fmt::Debug {
     /// operating system may start reading it now. Only a hint: it changes nothing and returns
     /// nothing; by default it does nothing.
     fn will_need(&self, _offset: u64, _len: u64) {}
+    /// Hints that the file is read at random offsets a page at a time (a B-tree's pages), so
+    /// that the operating system reads no more than asked. Only a hint; by default it does
+    /// nothing.
+    fn advise_random(&self) {}
 }
 
 /// Writes all of `buf` at `offset`, looping over short writes.

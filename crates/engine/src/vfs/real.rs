@@ -124,22 +124,60 @@ impl VfsFile for RealFile {
     /// `posix_fadvise(POSIX_FADV_WILLNEED)`: the kernel starts reading the range into the page
     /// cache without waiting for it.
     #[cfg(target_os = "linux")]
-    #[expect(unsafe_code, reason = "posix_fadvise(2) has no wrapper in the standard library")]
     fn will_need(&self, offset: u64, len: u64) {
         let (Ok(offset), Ok(len)) = (libc::off_t::try_from(offset), libc::off_t::try_from(len))
         else {
             return;
         };
-        // SAFETY: posix_fadvise takes a file descriptor and three integers and touches no
-        // memory of ours; the descriptor stays open during the call, which borrows `self.0`.
-        let rc = unsafe {
-            libc::posix_fadvise(self.0.as_raw_fd(), offset, len, libc::POSIX_FADV_WILLNEED)
-        };
-        // A hint the file system does not take only costs the read-ahead.
-        let _ = rc;
+        self.advise(offset, len, libc::POSIX_FADV_WILLNEED);
+    }
+
+    /// `posix_fadvise(POSIX_FADV_RANDOM)`: no read-ahead on this descriptor. Besides the reads
+    /// it saves, it keeps the pages its reads bring in as single pages: read-ahead fills the page
+    /// cache with large folios, and on Linux 6.18 with ext4 a 4 KiB `pwrite` into a page of a
+    /// large folio walks the folio's every block (`ext4_block_write_begin`), about 20 times
+    /// the cost of the same write into a single page (`docs/performance.md`, step 10).
+    #[cfg(target_os = "linux")]
+    fn advise_random(&self) {
+        self.advise(0, 0, libc::POSIX_FADV_RANDOM);
     }
 
     /// Elsewhere (no `posix_fadvise`, e.g. macOS) the kernel's own read-ahead has to do.
     #[cfg(not(target_os = "linux"))]
     fn will_need(&self, _offset: u64, _len: u64) {}
+}
+
+#[cfg(target_os = "linux")]
+impl RealFile {
+    /// `posix_fadvise(advice)` over `[offset, offset + len)` (`len` 0: to the end of the file).
+    #[expect(unsafe_code, reason = "posix_fadvise(2) has no wrapper in the standard library")]
+    fn advise(&self, offset: libc::off_t, len: libc::off_t, advice: libc::c_int) {
+        // SAFETY: posix_fadvise takes a file descriptor and three integers and touches no
+        // memory of ours; the descriptor stays open during the call, which borrows `self.0`.
+        let rc = unsafe { libc::posix_fadvise(self.0.as_raw_fd(), offset, len, advice) };
+        // A hint the file system does not take changes nothing but the page cache's use.
+        let _ = rc;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::vfs::{read_all, write_all_at};
+
+    /// The access hints change what the kernel reads ahead, never what a read returns.
+    #[test]
+    fn hinted_files_read_back_what_was_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        let bytes: Vec<u8> = (0..3 * 4096 + 5).map(|i: u32| (i % 253) as u8).collect();
+        let file = RealFs.open(&path, OpenMode::CreateNew).unwrap();
+        file.advise_random();
+        write_all_at(&*file, &bytes, 0).unwrap();
+        file.will_need(0, 4096);
+        assert_eq!(read_all(&*file).unwrap(), bytes);
+        let reopened = RealFs.open(&path, OpenMode::Read).unwrap();
+        reopened.advise_random();
+        assert_eq!(read_all(&*reopened).unwrap(), bytes);
+    }
 }
