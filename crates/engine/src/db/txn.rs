@@ -237,11 +237,15 @@ impl WriteTxn {
         }
         let started = Instant::now();
         let inner = self.snapshot.inner.clone();
-        let payload = writeset::encode(&self.writes, &inner.lock_tables());
         let has_puts = self.writes.values().flat_map(|w| w.values()).any(Option::is_some);
         let wal = inner.wal()?;
-        let prepared = wal.prepare(writeset::WRITE_SET, &payload)?;
-        drop(payload);
+        let prepared = {
+            let tables = inner.lock_tables();
+            let size = writeset::encoded_len(&self.writes, &tables);
+            wal.prepare_with(writeset::WRITE_SET, size, |out| {
+                writeset::encode_into(out, &self.writes, &tables)
+            })?
+        };
         inner.check_quota(prepared.len() as u64, has_puts)?;
         inner.wait_for_room();
         let snapshot_seq = self.snapshot.seq;

@@ -86,19 +86,25 @@ pub(crate) fn table_name_problem(name: &str) -> Option<&'static str> {
     }
 }
 
+/// The length of the encoding of `writes`.
+pub(crate) fn encoded_len(writes: &Writes, tables: &Tables) -> usize {
+    let tables_len = writes.iter().filter(|(_, w)| !w.is_empty()).map(|(id, w)| {
+        let ops = w.iter().map(|(k, v)| 5 + k.len() + v.as_ref().map_or(0, |v| 4 + v.len()));
+        1 + tables.name(*id).len() + 4 + ops.sum::<usize>()
+    });
+    2 + tables_len.sum::<usize>()
+}
+
 /// Encodes `writes` (every table in it must be in `tables`).
+#[cfg(test)]
 pub(crate) fn encode(writes: &Writes, tables: &Tables) -> Vec<u8> {
-    let size: usize = writes
-        .iter()
-        .map(|(id, w)| {
-            1 + tables.name(*id).len()
-                + 4
-                + w.iter()
-                    .map(|(k, v)| 5 + k.len() + v.as_ref().map_or(0, |v| 4 + v.len()))
-                    .sum::<usize>()
-        })
-        .sum();
-    let mut out = Vec::with_capacity(2 + size);
+    let mut out = Vec::with_capacity(encoded_len(writes, tables));
+    encode_into(&mut out, writes, tables);
+    out
+}
+
+/// Appends the encoding of `writes` to `out` (every table in it must be in `tables`).
+pub(crate) fn encode_into(out: &mut Vec<u8>, writes: &Writes, tables: &Tables) {
     let used: Vec<_> = writes.iter().filter(|(_, w)| !w.is_empty()).collect();
     out.extend_from_slice(&(used.len() as u16).to_le_bytes());
     for (id, table_writes) in used {
@@ -116,7 +122,6 @@ pub(crate) fn encode(writes: &Writes, tables: &Tables) -> Vec<u8> {
             }
         }
     }
-    out
 }
 
 /// A decoded write set: per table name, the operations in key order.

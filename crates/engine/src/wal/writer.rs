@@ -30,7 +30,14 @@ pub struct Wal {
     segments: Mutex<VecDeque<SegmentInfo>>,
     /// Where some of the records start, for [`Wal::position_at_or_before`].
     marks: Mutex<Marks>,
+    /// Record buffers the leader has written out, for [`Wal::prepare_with`] to fill again:
+    /// a fresh multi-megabyte buffer per commit costs more in page faults and zeroing than the
+    /// copy into it.
+    spare: Mutex<Vec<Vec<u8>>>,
 }
+
+/// At most this many bytes of record buffers are kept for reuse.
+const SPARE_BYTES: usize = 32 << 20;
 
 /// Queue and progress, guarded by `Wal::state`.
 #[derive(Debug)]
@@ -216,6 +223,7 @@ impl Wal {
             io: Mutex::new(io),
             segments: Mutex::new(segments),
             marks: Mutex::new(rec.marks),
+            spare: Mutex::new(Vec::new()),
         };
         wal.publish_gauges();
         Ok((wal, rec.report))
@@ -240,25 +248,53 @@ impl Wal {
     /// Encodes and checksums a record without taking any lock, for [`Wal::submit_prepared`]
     /// (so callers that serialize submissions do the expensive part outside their own lock).
     pub fn prepare(&self, ty: u8, payload: &[u8]) -> Result<Prepared> {
+        self.prepare_with(ty, payload.len(), |out| out.extend_from_slice(payload))
+    }
+
+    /// Like [`Wal::prepare`], with the payload written by `encode` straight into the record (no
+    /// copy of it); `size_hint` is the payload's expected length.
+    pub fn prepare_with(
+        &self,
+        ty: u8,
+        size_hint: usize,
+        encode: impl FnOnce(&mut Vec<u8>),
+    ) -> Result<Prepared> {
         if ty == 0 {
             return Err(WalError::ZeroType);
         }
-        let len = record_len(payload.len()) as u64;
+        // The sequence number is filled in by `submit_prepared` and the header check by the
+        // group-commit leader; the payload is written and checksummed exactly once, here,
+        // outside any lock.
+        let mut bytes =
+            self.spare.lock().unwrap_or_else(|e| e.into_inner()).pop().unwrap_or_default();
+        bytes.clear();
+        bytes.reserve(RECORD_HEADER_LEN + size_hint);
+        bytes.resize(RECORD_HEADER_LEN, 0);
+        encode(&mut bytes);
+        let payload_len = bytes.len() - RECORD_HEADER_LEN;
+        let len = record_len(payload_len) as u64;
         let max = self.opts.segment_size - SEGMENT_HEADER_LEN as u64;
-        if len > max || u32::try_from(payload.len()).is_err() {
+        if len > max || u32::try_from(payload_len).is_err() {
+            self.recycle([bytes]);
             return Err(WalError::RecordTooLarge { len, max });
         }
-        // The sequence number is filled in by `submit_prepared` and the header check by the
-        // group-commit leader; the payload is copied and checksummed exactly once, here, outside
-        // any lock.
-        let mut bytes = Vec::with_capacity(len as usize);
-        bytes.extend_from_slice(&[0; 4]);
-        bytes.extend_from_slice(&(payload.len() as u32).to_le_bytes());
-        bytes.push(ty);
-        bytes.extend_from_slice(&[0; 8]);
-        bytes.extend_from_slice(&crc32c::crc32c(payload).to_le_bytes());
-        bytes.extend_from_slice(payload);
+        let crc = crc32c::crc32c(&bytes[RECORD_HEADER_LEN..]);
+        bytes[4..8].copy_from_slice(&(payload_len as u32).to_le_bytes());
+        bytes[8] = ty;
+        bytes[17..21].copy_from_slice(&crc.to_le_bytes());
         Ok(Prepared { bytes })
+    }
+
+    /// Keeps written record buffers for reuse, up to [`SPARE_BYTES`] in all.
+    fn recycle(&self, buffers: impl IntoIterator<Item = Vec<u8>>) {
+        let mut spare = self.spare.lock().unwrap_or_else(|e| e.into_inner());
+        let mut kept: usize = spare.iter().map(Vec::capacity).sum();
+        for buf in buffers {
+            if kept + buf.capacity() <= SPARE_BYTES {
+                kept += buf.capacity();
+                spare.push(buf);
+            }
+        }
     }
 
     /// Queues a prepared record and assigns its sequence number.
@@ -445,6 +481,7 @@ impl Wal {
                 st.poisoned = Some(cause);
             }
         }
+        self.recycle(batch.into_iter().map(|p| p.bytes));
         self.cond.notify_all();
         st
     }

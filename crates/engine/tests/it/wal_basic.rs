@@ -5,7 +5,7 @@ use std::sync::Arc;
 use chainstore_engine::vfs::RealFs;
 use chainstore_engine::wal::{Durability, WalError, WalOptions};
 
-use crate::common::{open_collect, payload, small_opts};
+use crate::common::{noise, open_collect, payload, small_opts};
 
 #[test]
 fn records_survive_reopen_across_segments() {
@@ -30,6 +30,38 @@ fn records_survive_reopen_across_segments() {
     drop(wal);
     let (_, _, seen) = open_collect(Arc::new(RealFs), dir.path(), opts, 250).unwrap();
     assert_eq!(seen, expect[249..].to_vec());
+}
+
+#[test]
+fn reused_record_buffers_carry_nothing_over() {
+    // Record buffers are reused once written: a short record after a long one, or one encoded in
+    // place, must read back as exactly its own bytes.
+    let dir = tempfile::tempdir().unwrap();
+    let opts = small_opts(64 << 10);
+    let (wal, _, _) = open_collect(Arc::new(RealFs), dir.path(), opts, 1).unwrap();
+    let sizes = [5000usize, 10, 3000, 0, 4999, 1, 20_000, 7];
+    let mut expect = Vec::new();
+    for (i, &size) in sizes.iter().enumerate() {
+        let p = noise(i as u64 + 1, size);
+        let seq = if i % 2 == 0 {
+            wal.append(3, &p, Durability::Immediate).unwrap()
+        } else {
+            // Encoded straight into the record, with a wrong size hint.
+            let prepared = wal.prepare_with(3, 100, |out| out.extend_from_slice(&p)).unwrap();
+            assert_eq!(prepared.len(), 21 + size);
+            let ticket = wal.submit_prepared(prepared).unwrap();
+            wal.wait(ticket, Durability::Immediate).unwrap();
+            ticket.seq
+        };
+        expect.push((seq, 3, p));
+    }
+    // A record found too large once encoded is refused, and the next one is whole.
+    let err = wal.prepare_with(3, 0, |out| out.resize(out.len() + (70 << 10), 9)).unwrap_err();
+    assert!(matches!(err, WalError::RecordTooLarge { .. }), "{err}");
+    expect.push((wal.append(3, b"after", Durability::Immediate).unwrap(), 3, b"after".to_vec()));
+    drop(wal);
+    let (_, _, seen) = open_collect(Arc::new(RealFs), dir.path(), opts, 1).unwrap();
+    assert_eq!(seen, expect);
 }
 
 #[test]
