@@ -536,9 +536,11 @@ impl Replay {
         match replay(rec.ty, rec.payload) {
             Ok(decoded) => {
                 let before = self.memtable.bytes();
+                let mut writes = writeset::Writes::new();
                 for (name, ops) in decoded {
-                    self.memtable.insert_table(rec.seq, self.tables.intern(&name), ops);
+                    writes.entry(self.tables.intern(&name)).or_default().extend(ops);
                 }
+                self.memtable.insert(rec.seq, writes);
                 self.bytes.push((rec.seq, (self.memtable.bytes() - before) as u64));
             }
             Err(detail) => self.bad_record = Some(Error::CorruptRecord { seq: rec.seq, detail }),
