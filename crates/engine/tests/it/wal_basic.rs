@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use chainstore_engine::vfs::RealFs;
+use chainstore_engine::vfs::{FaultFs, RealFs};
 use chainstore_engine::wal::{Durability, WalError, WalOptions};
 
 use crate::common::{noise, open_collect, payload, small_opts};
@@ -111,6 +111,45 @@ fn group_commit_with_concurrent_appenders() {
     let (_, _, seen) = open_collect(Arc::new(RealFs), dir.path(), opts, 1).unwrap();
     let seen: Vec<(u64, Vec<u8>)> = seen.into_iter().map(|(s, _, p)| (s, p)).collect();
     assert_eq!(seen, acked);
+}
+
+#[test]
+fn every_waiter_hears_of_a_failed_group_commit() {
+    // Appenders wait parked while another thread leads; a group that fails must wake every one
+    // of them with the error, not only those whose records were synced before it.
+    let cases = [("failed fdatasync", true), ("full disk", false)];
+    for (case, fail) in cases.into_iter().cycle().take(40) {
+        let fs = FaultFs::new();
+        let dir = std::path::Path::new("/wal");
+        let opts = small_opts(64 << 10);
+        let (wal, _, _) = open_collect(Arc::new(fs.clone()), dir, opts, 1).unwrap();
+        let wal = Arc::new(wal);
+        wal.append(1, b"first", Durability::Immediate).unwrap();
+        if fail {
+            fs.fail_sync_at(20);
+        } else {
+            fs.set_space_limit(Some(fs.used_bytes() + (48 << 10)));
+        }
+        let (tx, rx) = std::sync::mpsc::channel();
+        for t in 0..16u64 {
+            let (wal, tx) = (wal.clone(), tx.clone());
+            std::thread::spawn(move || {
+                let mut i = 0;
+                let err = loop {
+                    match wal.append(1, &payload(t * 10_000 + i, 600), Durability::Immediate) {
+                        Ok(_) => i += 1,
+                        Err(e) => break e,
+                    }
+                };
+                let _ = tx.send(err.to_string());
+            });
+        }
+        drop(tx);
+        for n in 0..16 {
+            let err = rx.recv_timeout(std::time::Duration::from_secs(10));
+            assert!(err.is_ok(), "{case}: appender {n} of 16 never returned");
+        }
+    }
 }
 
 #[test]
