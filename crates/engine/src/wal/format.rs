@@ -248,13 +248,25 @@ pub fn record_len(payload_len: usize) -> usize {
 /// Appends the encoding of a record to `out`, for the position `at`.
 pub fn encode_record(out: &mut Vec<u8>, at: Position, seq: u64, ty: u8, payload: &[u8]) {
     let start = out.len();
-    out.extend_from_slice(&[0u8; 4]);
-    out.extend_from_slice(&(payload.len() as u32).to_le_bytes());
-    out.push(ty);
-    out.extend_from_slice(&seq.to_le_bytes());
-    out.extend_from_slice(&crc32c::crc32c(payload).to_le_bytes());
+    out.resize(start + RECORD_HEADER_LEN, 0);
     out.extend_from_slice(payload);
-    seal_header(&mut out[start..start + RECORD_HEADER_LEN], at);
+    let (header, payload) = out[start..].split_at_mut(RECORD_HEADER_LEN);
+    fill_header(header, payload, ty, seq);
+    seal_header(header, at);
+}
+
+/// Writes the fields of a record header after its check (bytes 4..21: payload length, type,
+/// sequence number, payload checksum); [`seal_header`] writes the check.
+pub fn fill_header(header: &mut [u8], payload: &[u8], ty: u8, seq: u64) {
+    header[4..8].copy_from_slice(&(payload.len() as u32).to_le_bytes());
+    header[8] = ty;
+    set_header_seq(header, seq);
+    header[17..21].copy_from_slice(&crc32c::crc32c(payload).to_le_bytes());
+}
+
+/// Writes the sequence number into an encoded record header.
+pub fn set_header_seq(header: &mut [u8], seq: u64) {
+    header[9..17].copy_from_slice(&seq.to_le_bytes());
 }
 
 /// Writes the header check of an encoded record header (bytes 4..21 filled in) for position `at`.

@@ -10,8 +10,8 @@ use tracing::{debug, error, warn};
 
 use super::error::{Result, WalError};
 use super::format::{
-    Position, RECORD_HEADER_LEN, SEGMENT_HEADER_LEN, SegmentHeader, fresh_salt, record_len,
-    seal_header,
+    Position, RECORD_HEADER_LEN, SEGMENT_HEADER_LEN, SegmentHeader, fill_header, fresh_salt,
+    record_len, seal_header, set_header_seq,
 };
 use super::position::{LogPosition, Marks};
 use super::recovery::{self, RecoveryReport, SegmentInfo, TEMP_SUFFIX, segment_path};
@@ -287,10 +287,8 @@ impl Wal {
             self.recycle([bytes]);
             return Err(WalError::RecordTooLarge { len, max });
         }
-        let crc = crc32c::crc32c(&bytes[RECORD_HEADER_LEN..]);
-        bytes[4..8].copy_from_slice(&(payload_len as u32).to_le_bytes());
-        bytes[8] = ty;
-        bytes[17..21].copy_from_slice(&crc.to_le_bytes());
+        let (header, payload) = bytes.split_at_mut(RECORD_HEADER_LEN);
+        fill_header(header, payload, ty, 0);
         Ok(Prepared { bytes })
     }
 
@@ -323,7 +321,7 @@ impl Wal {
         let seq = st.next_seq;
         st.next_seq += 1;
         st.used_bytes += len;
-        bytes[9..17].copy_from_slice(&seq.to_le_bytes());
+        set_header_seq(&mut bytes[..RECORD_HEADER_LEN], seq);
         st.pending.push(Pending { seq, bytes });
         Ok(Ticket { seq, epoch: st.epoch })
     }
