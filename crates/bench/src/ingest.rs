@@ -39,11 +39,11 @@ use crate::commit_latency::{
 };
 use crate::nomt_peer::{NOMT, NomtPeer};
 use crate::report::{Goal, Report, Row, commit_percentile_rows};
+use crate::system;
 
 /// The capture buffer faulted in per measured block: above the 4.1 MiB of a block's commit-log
 /// record at 1M accounts (`logged per block`); a larger record still fits, in a fresh buffer.
 const CAPTURE_PER_BLOCK: usize = 6 << 20;
-use crate::system;
 
 /// Sizes of one `ingest` run.
 #[derive(Debug, Clone, PartialEq, Eq)]

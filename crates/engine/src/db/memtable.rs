@@ -34,7 +34,6 @@ struct Run {
     last: u64,
     /// By table id; each table's versions sorted by key, then sequence number.
     tables: Vec<(TableId, Vec<Version>)>,
-    versions: usize,
     bytes: usize,
 }
 
@@ -54,6 +53,11 @@ fn cost(key: &Key, value: &Value) -> usize {
 }
 
 impl Run {
+    /// How many versions it holds.
+    fn len(&self) -> usize {
+        self.tables.iter().map(|(_, v)| v.len()).sum()
+    }
+
     fn table(&self, id: TableId) -> &[Version] {
         match self.tables.binary_search_by_key(&id, |(t, _)| *t) {
             Ok(i) => &self.tables[i].1,
@@ -99,7 +103,6 @@ impl Run {
         }
         self.first = self.first.min(newer.first);
         self.last = self.last.max(newer.last);
-        self.versions += newer.versions;
         self.bytes += newer.bytes;
     }
 
@@ -116,7 +119,6 @@ impl Run {
             });
         }
         self.tables.retain(|(_, versions)| !versions.is_empty());
-        self.versions = self.tables.iter().map(|(_, v)| v.len()).sum();
         self.bytes -= freed;
         self.first = self.first.max(bound + 1);
         freed
@@ -242,12 +244,11 @@ impl Memtable {
 
     /// Adds the versions of commit `seq`.
     pub(crate) fn insert(&mut self, seq: u64, writes: Writes) {
-        let (mut versions, mut bytes) = (0, 0);
+        let mut bytes = 0;
         let tables: Vec<(TableId, Vec<Version>)> = writes
             .into_iter()
             .filter(|(_, ops)| !ops.is_empty())
             .map(|(table, ops)| {
-                versions += ops.len();
                 let ops = ops.into_iter().map(|(key, value)| {
                     bytes += cost(&key, &value);
                     Version { key, seq, value }
@@ -262,7 +263,7 @@ impl Memtable {
         // Concurrent commits can reach the memtable out of order (they write no common key):
         // the run goes after every run that starts before it.
         let at = self.runs.iter().rposition(|r| r.first < seq).map_or(0, |i| i + 1);
-        self.runs.insert(at, Run { first: seq, last: seq, tables, versions, bytes });
+        self.runs.insert(at, Run { first: seq, last: seq, tables, bytes });
         if self.runs.len() > MAX_RUNS {
             self.merge_smallest_pair();
         }
@@ -270,7 +271,7 @@ impl Memtable {
 
     /// Merges the two adjacent runs with the fewest versions between them.
     fn merge_smallest_pair(&mut self) {
-        let sizes = |i: usize| self.runs[i].versions + self.runs[i + 1].versions;
+        let sizes = |i: usize| self.runs[i].len() + self.runs[i + 1].len();
         let Some(i) = (0..self.runs.len() - 1).min_by_key(|&i| sizes(i)) else { return };
         if let Some(newer) = self.runs.remove(i + 1) {
             self.runs[i].absorb(newer);
@@ -307,7 +308,7 @@ impl Memtable {
             runs.iter().flat_map(|r| r.tables.iter().map(|(id, _)| *id)).collect();
         ids.sort_unstable();
         ids.dedup();
-        let mut ops = Vec::with_capacity(runs.iter().map(|r| r.versions).sum());
+        let mut ops = Vec::with_capacity(runs.iter().map(|r| r.len()).sum());
         for id in ids {
             let name: Arc<str> = names.name(id).clone();
             let lists = runs.iter().map(|r| r.table(id));
